@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import msgpack
+
+from pipeline.bus import Bus
+from pipeline.clock import TrioClock
+from pipeline.journal import JournalWriter, load_envelopes, make_header
+from pipeline.journal.format import MAGIC, frame
+from pipeline.replay import replay_actor
+from pipeline.runtime import ActorContext, ActorSpec, run_core, run_session
+from tests.toy import DOUBLER, DoublerCore, ToyDoubled, ToyNumber
+
+
+async def record_session(path: Path) -> None:
+    async def source(ctx: ActorContext) -> None:
+        with ctx.inbox:
+            for n in [3, 1, 4, 1, 5, 9, 2, 6]:
+                await ctx.publish(ToyNumber(n=n))
+
+    async def doubler(ctx: ActorContext) -> None:
+        await run_core(ctx, DoublerCore(factor=3))
+
+    bus = Bus(clock=TrioClock(), journal=JournalWriter(path, make_header({"factor": 3})))
+    await run_session(
+        [ActorSpec(name="source", consumes=(), shell=source), ActorSpec(name="doubler", consumes={ToyNumber}, shell=doubler)],
+        bus=bus,
+        end_when=["source"],
+    )
+
+
+async def test_recorded_core_replays_with_zero_divergences(tmp_path: Path) -> None:
+    path = tmp_path / "r.rtpj"
+    await record_session(path)
+    journal, envs = load_envelopes(path)
+    report = replay_actor(envs, DOUBLER, journal.header.config)  # type: ignore[union-attr]
+    assert (report.fed, report.compared, report.divergences, report.first) == (8, 8, 0, None)
+
+
+def tamper(path: Path, target_seq: int) -> None:
+    """Rewrite one ToyDoubled record with a different total, re-framed with a valid checksum."""
+    data = path.read_bytes()
+    out = bytearray(data[: len(MAGIC)])
+    offset = len(MAGIC)
+    first = True
+    while offset < len(data):
+        (length,) = struct.unpack_from("<I", data, offset)
+        body = data[offset + 8 : offset + 8 + length]
+        record = msgpack.unpackb(body, raw=False)
+        if not first and isinstance(record, list) and record[0] == target_seq:
+            record[6]["running_total"] += 1
+            body = msgpack.packb(record, use_bin_type=True)
+        out += frame(body)
+        first = False
+        offset += 8 + length
+    path.write_bytes(bytes(out))
+
+
+async def test_tampered_output_is_reported_at_its_exact_seq(tmp_path: Path) -> None:
+    path = tmp_path / "t.rtpj"
+    await record_session(path)
+    _, envs = load_envelopes(path)
+    outputs = [e for e in envs if isinstance(e.event, ToyDoubled)]
+    victim = outputs[5]
+    tamper(path, victim.seq)
+    journal, envs = load_envelopes(path)
+    report = replay_actor(envs, DOUBLER, journal.header.config)  # type: ignore[union-attr]
+    assert report.divergences >= 1
+    assert report.first is not None
+    assert report.first.seq == victim.seq
+    assert report.first.actor == "doubler"
+    assert report.first.input_seq == victim.cause
+    assert report.first.got == victim.event
+    assert report.first.expected == ToyDoubled(n=victim.event.n, running_total=victim.event.running_total + 1)  # type: ignore[attr-defined]
+
+
+async def test_wrong_config_diverges_from_the_first_output(tmp_path: Path) -> None:
+    path = tmp_path / "c.rtpj"
+    await record_session(path)
+    _, envs = load_envelopes(path)
+    report = replay_actor(envs, DOUBLER, {"factor": 2})
+    assert report.divergences == 8
+    assert report.first is not None and report.first.expected == ToyDoubled(n=9, running_total=9)
+

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from events.runtime import ActorFailed, SessionEnding, TimerFired, TimerRequested
+from pipeline.bus import Bus
+from pipeline.clock import TrioClock
+from pipeline.journal import EndReason, JournalWriter, load_envelopes, make_header
+from pipeline.runtime import ActorContext, ActorSpec, clock_actor, run_core, run_session
+from tests.toy import DoublerCore, ToyDoubled, ToyNumber
+
+
+def numbers_source(values: list[int], pause: float = 0.0) -> ActorSpec:
+    async def shell(ctx: ActorContext) -> None:
+        with ctx.inbox:
+            for v in values:
+                await ctx.publish(ToyNumber(n=v))
+                await trio.sleep(pause)
+
+    return ActorSpec(name="source", consumes=frozenset(), shell=shell)
+
+
+def doubler() -> ActorSpec:
+    async def shell(ctx: ActorContext) -> None:
+        await run_core(ctx, DoublerCore())
+
+    return ActorSpec(name="doubler", consumes={ToyNumber}, shell=shell)
+
+
+def collector(seen: list[int]) -> ActorSpec:
+    async def shell(ctx: ActorContext) -> None:
+        with ctx.inbox:
+            async for env in ctx.inbox:
+                assert isinstance(env.event, ToyDoubled)
+                seen.append(env.event.n)
+
+    return ActorSpec(name="collector", consumes={ToyDoubled}, shell=shell)
+
+
+def new_bus(path: Path) -> Bus:
+    return Bus(clock=TrioClock(), journal=JournalWriter(path, make_header({"factor": 2})))
+
+
+async def test_end_of_input_cascades_and_nothing_is_lost(tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    seen: list[int] = []
+    bus = new_bus(tmp_path / "a.rtpj")
+    with trio.fail_after(30):
+        outcome = await run_session(
+            [numbers_source(list(range(50)), 0.01), doubler(), collector(seen)], bus=bus, end_when=["source"]
+        )
+    assert outcome.ok and outcome.ending_reason == "end of input"
+    assert seen == [2 * v for v in range(50)]
+    journal, envs = load_envelopes(tmp_path / "a.rtpj")
+    assert journal.end.reason is EndReason.CLOSED
+    doubled = [e for e in envs if isinstance(e.event, ToyDoubled)]
+    assert all(e.source == "doubler" and e.cause is not None for e in doubled)
+
+
+async def test_failing_actor_stops_the_session_and_is_journaled(tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    async def broken(ctx: ActorContext) -> None:
+        with ctx.inbox:
+            async for env in ctx.inbox:
+                if isinstance(env.event, ToyNumber) and env.event.n == 3:
+                    raise RuntimeError("tool registry exploded\nsecond line is not shown")
+
+    bus = new_bus(tmp_path / "f.rtpj")
+    with trio.fail_after(30):
+        outcome = await run_session(
+            [numbers_source(list(range(10_000)), 0.01), ActorSpec(name="broken", consumes={ToyNumber}, shell=broken)],
+            bus=bus,
+        )
+    assert not outcome.ok
+    assert outcome.failed_actor == "broken"
+    assert outcome.error == "RuntimeError: tool registry exploded"
+    journal, envs = load_envelopes(tmp_path / "f.rtpj")
+    assert journal.end.reason is EndReason.CLOSED  # closed even though an actor failed
+    failures = [e.event for e in envs if isinstance(e.event, ActorFailed)]
+    assert failures == [ActorFailed(actor="broken", error="RuntimeError: tool registry exploded")]
+
+
+async def test_session_ending_event_stops_actors_that_would_run_forever(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    async def forever(ctx: ActorContext) -> None:
+        with ctx.inbox:
+            await trio.sleep_forever()
+
+    async def ender(ctx: ActorContext) -> None:
+        with ctx.inbox:
+            await trio.sleep(5)
+            await ctx.publish(SessionEnding(reason="user pressed Ctrl-C"))
+
+    bus = new_bus(tmp_path / "e.rtpj")
+    with trio.fail_after(60):
+        outcome = await run_session(
+            [ActorSpec(name="ender", consumes=(), shell=ender), ActorSpec(name="forever", consumes=(), shell=forever)],
+            bus=bus,
+            grace_s=2,
+        )
+    assert outcome.ok and outcome.ending_reason == "user pressed Ctrl-C"
+
+
+async def test_clock_actor_fires_timers_replaces_and_cancels(tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    fired: list[tuple[str, float]] = []
+
+    async def requester(ctx: ActorContext) -> None:
+        with ctx.inbox:
+            start = trio.current_time()
+            await ctx.publish(TimerRequested(key="a", delay_ms=400))
+            await ctx.publish(TimerRequested(key="b", delay_ms=100))
+            await ctx.publish(TimerRequested(key="a", delay_ms=800))  # replaces the first "a"
+            async for env in ctx.inbox:
+                assert isinstance(env.event, TimerFired)
+                fired.append((env.event.key, round(trio.current_time() - start, 3)))
+                if len(fired) == 2:
+                    return
+
+    bus = new_bus(tmp_path / "t.rtpj")
+    with trio.fail_after(30):
+        outcome = await run_session(
+            [ActorSpec(name="req", consumes={TimerFired}, shell=requester), clock_actor()], bus=bus, end_when=["req"]
+        )
+    assert outcome.ok
+    assert fired == [("b", 0.1), ("a", 0.8)]
+
+
+@pytest.mark.parametrize("capacity", [1, 8])
+async def test_small_inboxes_still_deliver_everything(
+    tmp_path: Path, autojump_clock: trio.abc.Clock, capacity: int
+) -> None:
+    seen: list[int] = []
+    bus = new_bus(tmp_path / f"c{capacity}.rtpj")
+    spec = collector(seen)
+    small = ActorSpec(name=spec.name, consumes=spec.consumes, shell=spec.shell, capacity=capacity)
+    with trio.fail_after(30):
+        await run_session([numbers_source(list(range(100))), doubler(), small], bus=bus, end_when=["source"])
+    assert seen == [2 * v for v in range(100)]
