@@ -1,10 +1,128 @@
-"""`rtpipe serve`: placeholder until the embedded server lands (issue 3)."""
+"""`rtpipe serve`: run the embedded Realtime server until Ctrl-C / SIGTERM (exit 0).
+
+Prints one line with its URLs once it listens. Usage errors (bad flag values, a non-loopback host without
+`--allow-remote`, a port in use) print one line and exit 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
+import signal
+import sys
+from typing import Any
+
+import trio
+
+from pipeline.server.config import TRANSCRIPT_FAULTS, ServerConfig, is_loopback
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("serve", help="run the embedded Realtime-protocol server on loopback")
-    p.set_defaults(handler=lambda args: 0)
+    p = sub.add_parser(
+        "serve",
+        help="run the embedded Realtime-protocol server on loopback",
+        description="Serve the OpenAI Realtime (GA) protocol over WebSocket at any path ending in /realtime, "
+        "and POST /v1/chat/completions, on one port. Point the SDK at it with "
+        "AsyncOpenAI(api_key='local', base_url='http://HOST:PORT/v1').",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; loopback only unless --allow-remote)")
+    p.add_argument("--port", type=_non_negative_int, default=8765, help="TCP port (default 8765; 0 picks a free port)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (no authentication: use with care)")
+    p.add_argument("--max-session-s", type=_positive_float, default=3600.0, metavar="S",
+                   help="session length limit in seconds; then error session_expired and close 1001 (default 3600)")
+    p.add_argument("--transcript-delay-ms", type=_non_negative_int, default=150, metavar="MS",
+                   help="delay from commit to the input transcription events (default 150)")
+    p.add_argument("--transcript-fault", choices=TRANSCRIPT_FAULTS, default="none",
+                   help="none: normal; fail: send ...transcription.failed; never: send nothing (retrieve has it); "
+                        "empty: complete with an empty transcript")  # fmt: skip
+    p.add_argument("--drop-socket-after", type=_positive_float, default=None, metavar="S",
+                   help="drop every WebSocket (TCP reset, no close frame) S seconds after it opens")
+    p.add_argument("--error-after-responses", type=_positive_int, default=None, metavar="N",
+                   help="send one server_error event after the N-th response.done of each connection")
+    p.add_argument("--seed", type=int, default=None, metavar="N", help="seed ids and choices: same inputs, same events")
+    p.add_argument("--audio-chunk-ms", type=_positive_int, default=200, metavar="MS",
+                   help="assistant audio per response.output_audio.delta (default 200)")
+    p.add_argument("--pacing-ms", type=float, default=10.0, metavar="MS",
+                   help="pause between audio chunks; output stays faster than real time (default 10)")
+    p.add_argument("--model", default="gpt-realtime", help="model reported when the URL names none (default gpt-realtime)")
+    p.set_defaults(handler=run)
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(
+        host=args.host,
+        port=args.port,
+        allow_remote=args.allow_remote,
+        max_session_s=args.max_session_s,
+        transcript_delay_ms=args.transcript_delay_ms,
+        transcript_fault=args.transcript_fault,
+        drop_socket_after_s=args.drop_socket_after,
+        error_after_responses=args.error_after_responses,
+        seed=args.seed,
+        audio_chunk_ms=args.audio_chunk_ms,
+        pacing_ms=max(0.0, args.pacing_ms),
+        model=args.model,
+    )
+
+
+def _bind_error(config: ServerConfig, error: OSError) -> int:
+    if error.errno == errno.EADDRINUSE:
+        print(f"rtpipe serve: port {config.port} on {config.host} is already in use; pick another with --port", file=sys.stderr)
+    else:
+        print(f"rtpipe serve: cannot listen on {config.host}:{config.port}: {error.strerror or error}", file=sys.stderr)
+    return 2
+
+
+async def _main(config: ServerConfig) -> int:
+    from pipeline.server.app import serve
+
+    async with trio.open_nursery() as nursery:
+        try:
+            handle: Any = await nursery.start(serve, config)
+        except OSError as error:
+            return _bind_error(config, error)
+        print(
+            f"rtpipe serve: listening on {handle.base_url} (realtime: {handle.realtime_url})",
+            flush=True,
+        )
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                break
+        nursery.cancel_scope.cancel()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.allow_remote and not is_loopback(args.host):
+        print(f"rtpipe serve: refusing to listen on non-loopback host {args.host}; pass --allow-remote to do so", file=sys.stderr)
+        return 2
+    try:
+        config = config_from_args(args)
+    except ValueError as error:
+        print(f"rtpipe serve: {error}", file=sys.stderr)
+        return 2
+    try:
+        return trio.run(_main, config)
+    except KeyboardInterrupt:
+        return 0

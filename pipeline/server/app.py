@@ -1,0 +1,235 @@
+"""The trio shell: listens, routes HTTP, and drives one `RealtimeCore` per WebSocket.
+
+Per WebSocket (`RealtimeApp.realtime`): a writer task drains the send queue; the reader loop feeds each
+client frame to the core; the effects it returns become tasks in the connection's work nursery (ASR and
+TTS in worker threads bounded by a shared limiter, response streaming with a small pause between chunks
+so cancels and barge-ins land mid-response, transcript delivery after its delay), plus the timers of the
+session limit and of the drop-socket fault. When the client closes, the work is cancelled, the queue is
+drained (bounded), and the socket closed. The core decides; this module only waits and moves bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import attrs
+import trio
+
+from pipeline.server.chat import completion, error_body, sse_chunks
+from pipeline.server.config import ServerConfig
+from pipeline.server.connection import CoreConfig, RealtimeCore
+from pipeline.server.effects import Close, Output, Recognize, Send, Stream, Synthesize
+from pipeline.server.http import HttpRequest, HttpResponse, WebSocketChannel, serve_connection
+from pipeline.server.ids import IdGenerator
+from pipeline.server.speech import OfflineSpeech, Speech
+
+Observer = Callable[[dict[str, Any]], None]
+CLOSE_GRACE_S = 2.0
+
+
+@attrs.frozen(kw_only=True)
+class ServerHandle:
+    """Where a running server listens."""
+
+    host: str
+    port: int
+    base_url: str
+    realtime_url: str
+
+
+def _json(status: int, body: Any) -> HttpResponse:
+    return HttpResponse(status=status, body=json.dumps(body).encode())
+
+
+class RealtimeApp:
+    """Shared state of one server: configuration, speech backend, thread limiter, connection counter."""
+
+    def __init__(
+        self, config: ServerConfig, *, observer: Observer | None, client_observer: Observer | None, speech: Speech
+    ) -> None:
+        self.config = config
+        self.observer = observer
+        self.client_observer = client_observer
+        self.speech = speech
+        self.limiter = trio.CapacityLimiter(config.worker_threads)
+        self._numbers = itertools.count()
+        self._chat_ids = IdGenerator(config.seed, connection_number=-1)
+
+    # ----------------------------------------------------------------- HTTP
+
+    async def http(self, request: HttpRequest) -> HttpResponse:
+        path = request.path.rstrip("/")
+        if path.endswith("/chat/completions"):
+            if request.method != "POST":
+                return _json(405, error_body(f"Method {request.method} not allowed for {request.path}."))
+            try:
+                body = json.loads(request.body or b"null")
+            except ValueError:
+                return _json(400, error_body(
+                    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
+                    "your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not "
+                    "valid JSON.)", code=None))  # fmt: skip
+            status, result = completion(body, self._chat_ids, now=None)
+            if status == 200 and isinstance(body, dict) and body.get("stream"):
+                return HttpResponse(status=200, content_type="text/event-stream", stream=lambda: sse_chunks(result))
+            return _json(status, result)
+        if path.endswith("/models") and request.method == "GET":
+            models = [{"id": self.config.model, "object": "model", "created": 0, "owned_by": "rtpipe"}]
+            return _json(200, {"object": "list", "data": models})
+        if path.endswith("/realtime"):
+            return _json(400, error_body("This endpoint expects a WebSocket upgrade."))
+        if path in ("", "/health", "/v1"):
+            return _json(200, {"status": "ok"})
+        return _json(404, error_body(f"Invalid URL ({request.method} {request.path})"))
+
+    # ----------------------------------------------------------------- WebSocket
+
+    async def realtime(self, channel: WebSocketChannel, request: HttpRequest) -> None:
+        query = parse_qs(urlsplit(request.target).query)
+        model = (query.get("model") or [self.config.model])[0]
+        config = self.config
+        core = RealtimeCore(
+            CoreConfig(
+                model=model,
+                now_s=time.time(),
+                max_session_s=config.max_session_s,
+                transcript_delay_ms=config.transcript_delay_ms,
+                transcript_fault=config.transcript_fault,
+                error_after_responses=config.error_after_responses,
+                chunk_ms=config.audio_chunk_ms,
+                rate_limit_tokens=config.rate_limit_tokens,
+            ),
+            IdGenerator(config.seed, connection_number=next(self._numbers)),
+        )
+        session = _Session(self, core, channel)
+        await session.run()
+
+
+class _Session:
+    """The tasks of one WebSocket connection around its core."""
+
+    def __init__(self, app: RealtimeApp, core: RealtimeCore, channel: WebSocketChannel) -> None:
+        self.app = app
+        self.core = core
+        self.channel = channel
+        self.closing = False
+
+    def deliver(self, outputs: list[Output], work: trio.Nursery) -> None:
+        for output in outputs:
+            if isinstance(output, Send):
+                if self.app.observer is not None:
+                    self.app.observer(output.event)
+                self.channel.send_text(json.dumps(output.event))
+            elif isinstance(output, Recognize):
+                work.start_soon(self._recognize, output, work)
+            elif isinstance(output, Synthesize):
+                work.start_soon(self._synthesize, output, work)
+            elif isinstance(output, Stream):
+                work.start_soon(self._stream, output, work)
+            elif isinstance(output, Close):
+                self.channel.close(output.code, output.reason)
+                self.closing = True
+                work.start_soon(self._abort_after, CLOSE_GRACE_S)
+
+    async def _recognize(self, effect: Recognize, work: trio.Nursery) -> None:
+        started = trio.current_time()
+        try:
+            text = await trio.to_thread.run_sync(
+                self.app.speech.transcribe, effect.pcm, limiter=self.app.limiter, abandon_on_cancel=True
+            )
+        except Exception as error:  # ASR must never take the connection down; hearing nothing is the fallback
+            print(f"rtpipe serve: speech recognition failed: {error}", file=sys.stderr)
+            text = ""
+        self.deliver(self.core.recognized(effect.item_id, text), work)
+        if effect.transcript_delay_s is not None:
+            await trio.sleep_until(started + effect.transcript_delay_s)
+            self.deliver(self.core.transcription_due(effect.item_id), work)
+
+    async def _synthesize(self, effect: Synthesize, work: trio.Nursery) -> None:
+        try:
+            pcm = await trio.to_thread.run_sync(
+                lambda: self.app.speech.synthesize(effect.text, voice=effect.voice, speed=effect.speed),
+                limiter=self.app.limiter,
+                abandon_on_cancel=True,
+            )
+        except Exception as error:  # reported to the client as a failed response
+            self.deliver(self.core.synthesis_failed(effect.response_id, f"speech synthesis failed: {error}"), work)
+            return
+        self.deliver(self.core.synthesized(effect.response_id, pcm), work)
+
+    async def _stream(self, effect: Stream, work: trio.Nursery) -> None:
+        pause = self.app.config.pacing_ms / 1000
+        while True:
+            outputs, finished = self.core.advance(effect.response_id)
+            self.deliver(outputs, work)
+            if finished:
+                return
+            if pause > 0:
+                await trio.sleep(pause)
+            else:
+                await trio.lowlevel.checkpoint()
+
+    async def _abort_after(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+        await self.channel.abort()
+
+    async def _expire(self, work: trio.Nursery) -> None:
+        await trio.sleep(self.app.config.max_session_s)
+        self.deliver(self.core.expire(), work)
+
+    async def run(self) -> None:
+        config = self.app.config
+        async with trio.open_nursery() as outer:
+            outer.start_soon(self.channel.writer)
+            async with trio.open_nursery() as work:
+                self.deliver(self.core.open(), work)
+                work.start_soon(self._expire, work)
+                if config.drop_socket_after_s is not None:
+                    work.start_soon(self._abort_after, config.drop_socket_after_s)
+                async for message in self.channel.messages():
+                    if self.closing:
+                        continue
+                    self.deliver(self.core.receive(message), work)
+                    if self.app.client_observer is not None and self.core.last_accepted is not None:
+                        self.app.client_observer(self.core.last_accepted)
+                work.cancel_scope.cancel()
+            self.channel.finish_writing()
+            outer.cancel_scope.deadline = trio.current_time() + CLOSE_GRACE_S
+
+
+async def serve(
+    config: ServerConfig,
+    *,
+    task_status: trio.TaskStatus[ServerHandle] = trio.TASK_STATUS_IGNORED,
+    observer: Observer | None = None,
+    client_observer: Observer | None = None,
+    speech: Speech | None = None,
+) -> None:
+    """Run the server until cancelled; `task_status.started(ServerHandle)` once it listens.
+
+    `observer` sees every server event sent (tests validate them centrally); `client_observer` every client
+    event the server accepted as valid. Port 0 picks a free port. Errors binding the port propagate.
+    """
+    host = "127.0.0.1" if config.host == "localhost" else config.host
+    listeners = await trio.open_tcp_listeners(config.port, host=host)
+    port = listeners[0].socket.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    handle = ServerHandle(
+        host=host, port=port, base_url=f"http://{shown}:{port}/v1", realtime_url=f"ws://{shown}:{port}/v1/realtime"
+    )
+    app = RealtimeApp(config, observer=observer, client_observer=client_observer, speech=speech or OfflineSpeech())
+
+    async def handle_stream(stream: trio.SocketStream) -> None:
+        try:
+            await serve_connection(stream, http=app.http, realtime=app.realtime, max_message_bytes=config.max_message_bytes)
+        except Exception as error:  # one broken connection must not stop the server
+            print(f"rtpipe serve: connection failed: {type(error).__name__}: {error}", file=sys.stderr)
+
+    task_status.started(handle)
+    await trio.serve_listeners(handle_stream, listeners)

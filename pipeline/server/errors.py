@@ -1,0 +1,104 @@
+"""Errors a client can cause, in the shape of the real service's `error` event (§7 of the protocol notes).
+
+Raised inside the sans-IO core and turned into one `error` event that echoes the client's `event_id`; the
+connection always survives them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ClientError(Exception):
+    """An `invalid_request_error` (or another `error.type`) caused by one client event."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None,
+        param: str | None = None,
+        error_type: str = "invalid_request_error",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.param = param
+        self.error_type = error_type
+        self.event_id: str | None = None
+
+    def body(self, event_id: str | None) -> dict[str, Any]:
+        return {
+            "type": self.error_type,
+            "code": self.code,
+            "message": self.message,
+            "param": self.param,
+            "event_id": event_id,
+        }
+
+
+def describe_type(value: object) -> str:
+    """The JSON type name OpenAI uses in `invalid_type` messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a decimal"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def invalid_value(param: str, value: object, supported: list[str] | None = None) -> ClientError:
+    shown = value if isinstance(value, str) else repr(value)
+    message = f"Invalid value: '{shown}'."
+    if supported:
+        message += " Supported values are: " + ", ".join(f"'{s}'" for s in supported) + "."
+    return ClientError(message, code="invalid_value", param=param)
+
+
+def invalid_type(param: str, expected: str, value: object) -> ClientError:
+    return ClientError(
+        f"Invalid type for '{param}': expected {expected}, but got {describe_type(value)} instead.",
+        code="invalid_type",
+        param=param,
+    )
+
+
+def missing(param: str) -> ClientError:
+    return ClientError(f"Missing required parameter: '{param}'.", code="missing_required_parameter", param=param)
+
+
+def unknown(param: str) -> ClientError:
+    return ClientError(f"Unknown parameter: '{param}'.", code="unknown_parameter", param=param)
+
+
+def number_out_of_range(param: str, value: float, *, minimum: float | None, maximum: float | None) -> ClientError:
+    kind = "integer" if isinstance(value, int) else "decimal"
+    if maximum is not None and value > maximum:
+        return ClientError(
+            f"Invalid '{param}': {kind} above maximum value. Expected a value <= {maximum:g}, "
+            f"but got {value:g} instead.",
+            code=f"{kind}_above_max_value",
+            param=param,
+        )
+    return ClientError(
+        f"Invalid '{param}': {kind} below minimum value. Expected a value >= {minimum:g}, "
+        f"but got {value:g} instead.",
+        code=f"{kind}_below_min_value",
+        param=param,
+    )
+
+
+def string_too_long(param: str, value: str, maximum: int) -> ClientError:
+    return ClientError(
+        f"Invalid '{param}': string too long. Expected a string with maximum length {maximum}, "
+        f"but got a string with length {len(value)} instead.",
+        code="string_above_max_length",
+        param=param,
+    )
