@@ -1,0 +1,46 @@
+"""Transcripts actor: every user item ends with exactly one transcript outcome (see core.py).
+
+Consumes: ``ItemAdded`` (user messages), ``InputTranscriptCompleted``/``InputTranscriptFailed``,
+``ItemRetrieved``, ``ItemDeleted``, ``ServerError`` (errors naming its retrieve requests) and ``TimerFired``.
+Emits: ``TranscriptResolved`` / ``TranscriptUnavailable``, ``ClientCommand`` (``conversation.item.retrieve``,
+ids ``transcripts_0001``...), and ``TimerRequested``/``TimerCancelled`` for its waits.
+
+Buffer and drop policy: the generic inbox (256); nothing it consumes is droppable, so a slow resolver slows
+the router rather than losing a transcript. It holds only ids and pending state, never audio.
+At end of input it drains its inbox and returns; items still waiting then get no outcome (the session is
+over; the journal shows them pending). On cancellation it stops at once: it holds no resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from actors.transcripts.core import NAME, TranscriptCore
+from events.protocol import (
+    InputTranscriptCompleted,
+    InputTranscriptFailed,
+    ItemAdded,
+    ItemDeleted,
+    ItemRetrieved,
+    ServerError,
+)
+from events.runtime import TimerFired
+from pipeline.replay import Replayable
+from pipeline.runtime import ActorContext, ActorSpec, run_core
+
+__all__ = ["CONSUMES", "NAME", "REPLAYABLE", "transcripts_actor"]
+
+CONSUMES = frozenset(
+    {ItemAdded, InputTranscriptCompleted, InputTranscriptFailed, ItemRetrieved, ItemDeleted, ServerError, TimerFired}
+)
+REPLAYABLE = Replayable(name=NAME, consumes=CONSUMES, make_core=TranscriptCore.from_config)
+
+
+def transcripts_actor(config: Mapping[str, Any] | None = None) -> ActorSpec:
+    """The resolver, built from the flat core config (``RunConfig.for_cores()``); defaults without one."""
+
+    async def shell(ctx: ActorContext) -> None:
+        await run_core(ctx, TranscriptCore.from_config(config or {}))
+
+    return ActorSpec(name=NAME, consumes=CONSUMES, shell=shell)
