@@ -55,9 +55,27 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_NEEDS_THAW: dict[type[Event], bool] = {}
+
+
+def _needs_thaw(cls: type[Event]) -> bool:
+    """Whether any field of ``cls`` may hold a FrozenDict (decided once per class from its annotations)."""
+    import attrs
+
+    flag = _NEEDS_THAW.get(cls)
+    if flag is None:
+        flag = any(
+            "FrozenDict" in str(a.type) or "Any" in str(a.type) or a.type is None for a in attrs.fields(cls)  # type: ignore[arg-type]
+        )
+        _NEEDS_THAW[cls] = flag
+    return flag
+
+
 def payload_of(event: Event) -> dict[str, Any]:
     """The event's fields as a plain map (the msgpack payload)."""
-    return {name: _plain(getattr(event, name)) for name in event.FIELDS}
+    if _needs_thaw(type(event)):
+        return {name: _plain(getattr(event, name)) for name in event.FIELDS}
+    return {name: getattr(event, name) for name in event.FIELDS}
 
 
 def event_from_payload(tag: str, version: int, payload: dict[str, Any]) -> Event:

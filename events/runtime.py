@@ -31,7 +31,6 @@ class SessionEnding(Event):
     """Someone asked the session to end (end of input, Ctrl-C, a fatal error). Shutdown cascades from here."""
 
     TAG: ClassVar[str] = "session.ending"
-    EDGE: ClassVar[bool] = True
     reason: str = attrs.field(validator=non_empty)
 
 

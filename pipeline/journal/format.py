@@ -3,8 +3,8 @@
 ::
 
     file    := MAGIC(6) header-frame record-frame* [trailer-frame]
-    frame   := length:u32le  crc:u32le  body[length]
-    crc     := crc32(length-bytes + body)      # a flipped length byte is caught too
+    frame   := length:u32le  body[length]  crc:u32le
+    crc     := crc32(length-bytes + body)      # one pass over contiguous bytes; a flipped length is caught
     header  := msgpack map  {format, software, started_unix_ns, started_wall, session_id, config}
     record  := msgpack array [seq, t_ns, source, cause, tag, version, payload-map]
     trailer := msgpack map  {"closed": true, "records": n}
@@ -26,7 +26,8 @@ import attrs
 
 FORMAT_VERSION = 1
 MAGIC = b"RTPJ\x00" + bytes([FORMAT_VERSION])
-FRAME_HEAD = struct.Struct("<II")
+FRAME_HEAD = struct.Struct("<I")
+FRAME_OVERHEAD = 8  # length + crc
 MAX_FRAME = 64 * 1024 * 1024
 
 
@@ -72,27 +73,26 @@ class JournalHeader:
 
 
 def frame(body: bytes) -> bytes:
-    length = len(body)
-    head = struct.pack("<I", length)
-    crc = zlib.crc32(body, zlib.crc32(head))
-    return head + struct.pack("<I", crc) + body
+    framed = struct.pack("<I", len(body)) + body
+    return framed + struct.pack("<I", zlib.crc32(framed))
 
 
 def check_frame(buf: bytes | memoryview, offset: int) -> tuple[str, int, int]:
-    """Inspect the frame at ``offset``: ("ok"|"end"|"torn"|"corrupt", body_start, body_end)."""
+    """Inspect the frame at ``offset``: ("ok"|"end"|"torn"|"corrupt", body_start, body_end); the next
+    frame starts at ``body_end + 4``."""
     size = len(buf)
     if offset == size:
         return "end", offset, offset
-    if size - offset < FRAME_HEAD.size:
+    if size - offset < FRAME_OVERHEAD:
         return "torn", offset, offset
-    length, crc = FRAME_HEAD.unpack_from(buf, offset)
-    start = offset + FRAME_HEAD.size
+    (length,) = FRAME_HEAD.unpack_from(buf, offset)
+    start = offset + 4
     end = start + length
     if length > MAX_FRAME:
         return "corrupt", start, end
-    if end > size:
+    if end + 4 > size:
         return "torn", start, end
-    actual = zlib.crc32(buf[start:end], zlib.crc32(buf[offset : offset + 4]))
-    if actual != crc:
+    (crc,) = FRAME_HEAD.unpack_from(buf, end)
+    if zlib.crc32(buf[offset:end]) != crc:
         return "corrupt", start, end
     return "ok", start, end

@@ -8,9 +8,10 @@
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import msgpack
@@ -19,7 +20,9 @@ from events.base import EventError
 from events.codec import event_from_payload
 from events.envelope import Envelope
 from pipeline.journal.format import (
+    FRAME_HEAD,
     MAGIC,
+    MAX_FRAME,
     EndReason,
     JournalEnd,
     JournalError,
@@ -28,8 +31,7 @@ from pipeline.journal.format import (
 )
 
 
-@attrs.frozen(kw_only=True)
-class RawRecord:
+class RawRecord(NamedTuple):
     """A record as stored, payload not yet built into an event class (fast; no upcasting)."""
 
     seq: int
@@ -84,6 +86,7 @@ def _parse_header(buf: bytes, path: Path) -> tuple[JournalHeader | None, int, Jo
         )
     try:
         fields = _unpack(buf[start:end])
+        end += 4
         header = JournalHeader(
             format=fields["format"],
             software=fields["software"],
@@ -106,34 +109,53 @@ def _thaw(value: Any) -> Any:
 
 
 def parse_records(buf: bytes, offset: int, first_index: int = 0) -> tuple[list[RawRecord], JournalEnd]:
-    """Parse frames from ``offset`` to the first untrustworthy point."""
+    """Parse frames from ``offset`` to the first untrustworthy point.
+
+    The loop is the read hot path: frames are checked on a memoryview (no copies of record bodies) and
+    decoded straight into tuples.
+    """
     records: list[RawRecord] = []
+    append = records.append
+    view = memoryview(buf)
+    size = len(buf)
+    unpack_head = FRAME_HEAD.unpack_from
+    crc32 = zlib.crc32
+    unpackb = msgpack.unpackb
+    make = tuple.__new__
     count = first_index
-    while True:
-        status, start, end = check_frame(buf, offset)
-        if status == "end":
-            return records, JournalEnd(reason=EndReason.OPEN, offset=offset, records=count)
-        if status == "torn":
-            return records, JournalEnd(
-                reason=EndReason.TORN, offset=offset, records=count, detail=f"{len(buf) - offset} trailing bytes"
-            )
-        if status == "corrupt":
-            return records, JournalEnd(reason=EndReason.CORRUPT, offset=offset, records=count, detail="checksum mismatch")
-        try:
-            body = _unpack(buf[start:end])
-        except (ValueError, msgpack.UnpackException) as exc:
-            return records, JournalEnd(reason=EndReason.CORRUPT, offset=offset, records=count, detail=f"undecodable: {exc}")
-        if isinstance(body, dict) and body.get("closed") is True:
-            return records, JournalEnd(reason=EndReason.CLOSED, offset=end, records=count)
-        try:
-            seq, t_ns, source, cause, tag, version, payload = body
-            records.append(
-                RawRecord(seq=seq, t_ns=t_ns, source=source, cause=cause, tag=tag, version=version, payload=payload)
-            )
-        except (TypeError, ValueError) as exc:
-            return records, JournalEnd(reason=EndReason.CORRUPT, offset=offset, records=count, detail=f"bad record: {exc}")
-        count += 1
-        offset = end
+    try:
+        while True:
+            if offset == size:
+                return records, JournalEnd(reason=EndReason.OPEN, offset=offset, records=count)
+            if size - offset < 8:
+                return records, JournalEnd(
+                    reason=EndReason.TORN, offset=offset, records=count, detail=f"{size - offset} trailing bytes"
+                )
+            (length,) = unpack_head(buf, offset)
+            start = offset + 4
+            end = start + length
+            if length <= MAX_FRAME and end + 4 > size:
+                return records, JournalEnd(
+                    reason=EndReason.TORN, offset=offset, records=count, detail=f"{size - offset} trailing bytes"
+                )
+            if length > MAX_FRAME or crc32(view[offset:end]) != unpack_head(buf, end)[0]:
+                return records, JournalEnd(reason=EndReason.CORRUPT, offset=offset, records=count, detail="checksum mismatch")
+            try:
+                record = unpackb(view[start:end], raw=False, use_list=False, strict_map_key=False)
+            except (ValueError, msgpack.UnpackException) as exc:
+                return records, JournalEnd(
+                    reason=EndReason.CORRUPT, offset=offset, records=count, detail=f"undecodable: {exc}"
+                )
+            if type(record) is tuple and len(record) == 7:
+                append(make(RawRecord, record))
+            elif isinstance(record, dict) and record.get("closed") is True:
+                return records, JournalEnd(reason=EndReason.CLOSED, offset=end + 4, records=count)
+            else:
+                return records, JournalEnd(reason=EndReason.CORRUPT, offset=offset, records=count, detail="bad record")
+            count += 1
+            offset = end + 4
+    finally:
+        view.release()
 
 
 def read_journal(path: str | os.PathLike[str]) -> Journal:

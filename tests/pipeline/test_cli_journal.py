@@ -70,7 +70,7 @@ def test_replay_verify_passes_then_catches_a_tampered_level(tmp_path: Path) -> N
     out, offset, victim = bytearray(MAGIC), len(MAGIC), None
     while offset < len(data):
         (length,) = struct.unpack_from("<I", data, offset)
-        body = data[offset + 8 : offset + 8 + length]
+        body = data[offset + 4 : offset + 4 + length]
         record = msgpack.unpackb(body, raw=False)
         if victim is None and isinstance(record, list) and record[4] == "audio.level" and record[0] > 20:
             victim = record[0]

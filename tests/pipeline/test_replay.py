@@ -47,7 +47,7 @@ def tamper(path: Path, target_seq: int) -> None:
     first = True
     while offset < len(data):
         (length,) = struct.unpack_from("<I", data, offset)
-        body = data[offset + 8 : offset + 8 + length]
+        body = data[offset + 4 : offset + 4 + length]
         record = msgpack.unpackb(body, raw=False)
         if not first and isinstance(record, list) and record[0] == target_seq:
             record[6]["running_total"] += 1

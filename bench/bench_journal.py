@@ -1,0 +1,65 @@
+"""Journal: append cost per record, read-back rate, and size relative to the PCM it carries."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import Result
+from events.audio import AudioChunk
+from events.envelope import Envelope
+from events.transcripts import TranscriptResolved
+from pipeline.journal import FsyncPolicy, JournalWriter, make_header, read_journal
+from pipeline.journal.writer import FsyncMode
+
+N_SMALL = 200_000
+N_AUDIO = 25 * 60  # one minute of 40 ms chunks
+
+
+def run() -> list[Result]:
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        # small records: the per-record overhead of sequencing and framing
+        small = [
+            Envelope(seq=i, t_ns=i * 1000, source="transcripts", cause=i - 1 if i else None,
+                     event=TranscriptResolved(item_id=f"item_{i % 97}", text="what is the weather", via="event"))
+            for i in range(N_SMALL)
+        ]
+        path = Path(tmp) / "small.rtpj"
+        writer = JournalWriter(path, make_header({}), fsync=FsyncPolicy(mode=FsyncMode.CLOSE))
+        start = time.perf_counter()
+        for env in small:
+            writer.append(env)
+        writer.flush()
+        append_s = time.perf_counter() - start
+        writer.close()
+        results.append(Result("append (small record)", append_s / N_SMALL * 1e6, "µs/record", 3.0))
+
+        start = time.perf_counter()
+        journal = read_journal(path)
+        read_s = time.perf_counter() - start
+        assert len(journal.records) == N_SMALL
+        results.append(Result("read back (records)", N_SMALL / read_s, "records/s", 500_000, "min"))
+        start = time.perf_counter()
+        journal.envelopes()
+        results.append(Result("read + build events", N_SMALL / (time.perf_counter() - start + read_s), "records/s"))
+
+        # audio: size overhead over the raw PCM
+        pcm = bytes(range(256)) * (1920 // 256) + bytes(1920 % 256)
+        path = Path(tmp) / "audio.rtpj"
+        writer = JournalWriter(path, make_header({}), fsync=FsyncPolicy(mode=FsyncMode.CLOSE))
+        chunks = [
+            Envelope(seq=i, t_ns=i * 40_000_000, source="capture", cause=None, event=AudioChunk(index=i, pcm=pcm))
+            for i in range(N_AUDIO)
+        ]
+        start = time.perf_counter()
+        for env in chunks:
+            writer.append(env)
+        writer.flush()
+        writer.close()
+        audio_append = (time.perf_counter() - start) / N_AUDIO * 1e6
+        results.append(Result("append (40 ms audio chunk)", audio_append, "µs/record", 3.0))
+        size = path.stat().st_size
+        results.append(Result("journal size / raw PCM", size / (len(pcm) * N_AUDIO), "x", 1.05))
+    return results
