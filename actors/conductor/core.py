@@ -1,0 +1,291 @@
+"""Conductor core: session set-up, turn-taking, and the end of the session.
+
+Theory of operation
+-------------------
+Session set-up. The server speaks first (``session.created``); the conductor answers with one
+``session.update`` carrying the session object of the run (config key ``session``, filled by the CLI from
+``RunConfig.session_object(tools)``), and the first ``session.updated`` makes the session ready
+(``SessionReady``: capture may start). An ``error`` naming our ``session.update`` fails the session.
+
+::
+
+    CONNECTING ──created──► CONFIGURING ──updated──► READY ──CaptureEnded──► DRAINING ◄──busy──┐
+                                 │                                         idle │              │
+                                 └──error on our update──► ENDED          ▼              │
+                                                                   ENDED ◄──linger── LINGERING ──┘
+    any phase ──fatal server error / connection lost──► ENDED (SessionFailed + SessionEnding)
+    DRAINING/LINGERING ──end_timeout──► ENDED
+
+Turn-taking. A ``response.done`` ends the assistant's turn when it is the last response of the turn: it is
+not ``in_progress`` and has no function call (a function call means another response follows the tool
+output). The turn ends (``TurnEnded``) once every assistant audio item of that response has been played
+(``PlaybackFinished``, which may come before or after ``response.done``), or at once when it had no audio.
+"Audio items" are the items that had at least one ``AssistantAudioDelta``: an item that never received a
+byte will never be reported played.
+
+End of session. After ``CaptureEnded`` the session may end when it is idle: nobody is speaking, no
+response is open or waiting for its audio to be played, the assistant has answered the last user input
+(the last ``TurnEnded`` belongs to a response created after it), and every user item has its transcript
+outcome. Idle requests a short linger timer (``conductor:linger``) so that a late event can still
+arrive; anything that makes the session busy again cancels it. A hard bound (``conductor:end_timeout``,
+requested at ``CaptureEnded``) ends the session even if the last answer never comes.
+
+Fatal conditions (any phase): a server error with a code in ``FATAL_CODES``, or the connection closed by
+the other side; both end in ``SessionFailed(reason)`` and ``SessionEnding(reason)``. After ``ENDED`` the
+conductor emits nothing more.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from events import commands
+from events.audio import CaptureEnded
+from events.base import Event
+from events.envelope import Envelope
+from events.playback import PlaybackFinished, SessionFailed, SessionReady, TurnEnded
+from events.protocol import (
+    AssistantAudioDelta,
+    ConnectionClosed,
+    ItemAdded,
+    ResponseCreated,
+    ResponseDone,
+    ServerError,
+    SessionCreated,
+    SessionUpdated,
+    SpeechStarted,
+)
+from events.runtime import SessionEnding, TimerCancelled, TimerFired, TimerRequested
+from events.transcripts import TranscriptResolved, TranscriptUnavailable
+from pipeline.config import RunConfig
+
+NAME = "conductor"
+LINGER_KEY = f"{NAME}:linger"
+END_TIMEOUT_KEY = f"{NAME}:end_timeout"
+FATAL_CODES = frozenset({"session_expired", "invalid_api_key", "insufficient_quota"})
+END_OF_INPUT = "end of input"
+END_TIMED_OUT = "end of input (timed out waiting for the last answer)"
+
+
+class Phase(enum.Enum):
+    CONNECTING = "connecting"
+    CONFIGURING = "configuring"
+    READY = "ready"
+    DRAINING = "draining"  # capture ended; waiting for the last answer and transcripts
+    LINGERING = "lingering"  # idle; the linger timer runs
+    ENDED = "ended"
+
+
+@attrs.define
+class _AwaitingPlayback:
+    """A final response whose audio is still being played."""
+
+    status: str
+    created_seq: int | None
+    items: set[str]
+
+
+class ConductorCore:
+    def __init__(
+        self,
+        *,
+        session: Mapping[str, Any],
+        end_linger_ms: int = 300,
+        end_timeout_ms: int = 20000,
+        wait_for_playback: bool = True,
+    ) -> None:
+        self.session = dict(session)
+        self.end_linger_ms = end_linger_ms
+        self.end_timeout_ms = end_timeout_ms
+        self.wait_for_playback = wait_for_playback
+        self.phase = Phase.CONNECTING
+        self.session_id: str | None = None
+        self._counter = 0
+        self._update_id: str | None = None
+        # turn-taking
+        self._speaking = False
+        self._awaiting_answer = False
+        self._last_input_seq = -1
+        self._open: dict[str, int] = {}  # response_id -> seq of response.created
+        self._audio: dict[str, set[str]] = {}  # response_id -> items that had audio
+        self._item_response: dict[str, str] = {}  # audio item -> its response
+        self._played_early: set[str] = set()  # items played before their response.done
+        self._awaiting_playback: dict[str, _AwaitingPlayback] = {}
+        self._pending_outcomes: set[str] = set()  # user items without a transcript outcome
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> ConductorCore:
+        session = config.get("session")
+        return cls(
+            session=session if isinstance(session, Mapping) else RunConfig().session_object(),
+            end_linger_ms=int(config.get("end_linger_ms", 300)),
+            end_timeout_ms=int(config.get("end_timeout_ms", 20000)),
+            wait_for_playback=bool(config.get("conductor_wait_for_playback", True)),
+        )
+
+    @property
+    def idle(self) -> bool:
+        return not (
+            self._speaking or self._awaiting_answer or self._open or self._awaiting_playback or self._pending_outcomes
+        )
+
+    def handle(self, env: Envelope) -> Sequence[Event]:
+        if self.phase is Phase.ENDED:
+            return []
+        ev = env.event
+        out: list[Event]
+        if isinstance(ev, SessionCreated):
+            out = self._on_created(ev)
+        elif isinstance(ev, SessionUpdated):
+            out = self._on_updated()
+        elif isinstance(ev, ServerError):
+            out = self._on_error(ev)
+        elif isinstance(ev, ConnectionClosed):
+            out = [] if ev.by_us else self._fail(_closed_reason(ev))
+        elif isinstance(ev, TimerFired):
+            out = self._on_timer(ev)
+        elif isinstance(ev, CaptureEnded):
+            out = self._on_capture_ended()
+        else:
+            out = self._on_turn_event(env)
+        if self.phase in (Phase.DRAINING, Phase.LINGERING):
+            out += self._check_end()
+        return out
+
+    # -- set-up and failure ---------------------------------------------------------------------------------
+
+    def _on_created(self, ev: SessionCreated) -> list[Event]:
+        if self.phase is not Phase.CONNECTING:
+            return []
+        self.session_id = ev.session_id
+        self._counter += 1
+        self._update_id = f"{NAME}_{self._counter:04d}"
+        self.phase = Phase.CONFIGURING
+        return [commands.session_update(self._update_id, self.session)]
+
+    def _on_updated(self) -> list[Event]:
+        if self.phase is not Phase.CONFIGURING:
+            return []
+        self.phase = Phase.READY
+        return [SessionReady(session_id=self.session_id or "")]
+
+    def _on_error(self, ev: ServerError) -> list[Event]:
+        if self._update_id is not None and ev.client_event_id == self._update_id and self.phase is Phase.CONFIGURING:
+            return self._fail(f"the server rejected session.update: {ev.one_line()}")
+        if ev.code in FATAL_CODES:
+            return self._fail(ev.one_line())
+        return []
+
+    def _fail(self, reason: str) -> list[Event]:
+        self.phase = Phase.ENDED
+        return [SessionFailed(reason=reason), SessionEnding(reason=reason)]
+
+    # -- turn-taking ----------------------------------------------------------------------------------------
+
+    def _on_turn_event(self, env: Envelope) -> list[Event]:
+        ev = env.event
+        if isinstance(ev, SpeechStarted):
+            self._speaking = True
+            self._user_input(env.seq)
+        elif isinstance(ev, ItemAdded):
+            if ev.item_type == "message" and ev.role == "user":
+                self._speaking = False
+                self._user_input(env.seq)
+                self._pending_outcomes.add(ev.item_id)
+        elif isinstance(ev, TranscriptResolved | TranscriptUnavailable):
+            self._pending_outcomes.discard(ev.item_id)
+        elif isinstance(ev, ResponseCreated):
+            self._open[ev.response_id] = env.seq
+        elif isinstance(ev, AssistantAudioDelta):
+            if ev.item_id not in self._item_response:
+                self._audio.setdefault(ev.response_id, set()).add(ev.item_id)
+                self._item_response[ev.item_id] = ev.response_id
+        elif isinstance(ev, PlaybackFinished):
+            return self._on_played(ev.item_id)
+        elif isinstance(ev, ResponseDone):
+            return self._on_response_done(ev)
+        return []
+
+    def _user_input(self, seq: int) -> None:
+        self._awaiting_answer = True
+        self._last_input_seq = seq
+
+    def _on_played(self, item_id: str) -> list[Event]:
+        response_id = self._item_response.get(item_id)
+        if response_id is None:
+            return []
+        waiting = self._awaiting_playback.get(response_id)
+        if waiting is None:
+            self._played_early.add(item_id)  # its response.done has not come yet
+            return []
+        waiting.items.discard(item_id)
+        self._item_response.pop(item_id, None)
+        if waiting.items:
+            return []
+        del self._awaiting_playback[response_id]
+        return self._end_turn(response_id, waiting.status, waiting.created_seq)
+
+    def _on_response_done(self, ev: ResponseDone) -> list[Event]:
+        if ev.status == "in_progress":
+            return []
+        created_seq = self._open.pop(ev.response_id, None)
+        items = self._audio.pop(ev.response_id, set())
+        unplayed = {i for i in items if i not in self._played_early} if self.wait_for_playback else set()
+        for item_id in items - unplayed:
+            self._played_early.discard(item_id)
+            self._item_response.pop(item_id, None)
+        if ev.has_function_calls:
+            # not the end of the turn: the tool output and another response follow; its audio (if any) is
+            # not waited for, so forget it
+            for item_id in unplayed:
+                self._item_response.pop(item_id, None)
+            return []
+        if unplayed:
+            self._awaiting_playback[ev.response_id] = _AwaitingPlayback(ev.status, created_seq, unplayed)
+            return []
+        return self._end_turn(ev.response_id, ev.status, created_seq)
+
+    def _end_turn(self, response_id: str, status: str, created_seq: int | None) -> list[Event]:
+        # the user's last input has its answer only if this response started after it (a response cancelled
+        # by the user speaking over it does not answer what interrupted it)
+        if created_seq is None or created_seq > self._last_input_seq:
+            self._awaiting_answer = False
+        return [TurnEnded(response_id=response_id, status=status)]
+
+    # -- the end ------------------------------------------------------------------------------------------
+
+    def _on_capture_ended(self) -> list[Event]:
+        if self.phase in (Phase.DRAINING, Phase.LINGERING):
+            return []
+        self.phase = Phase.DRAINING
+        return [TimerRequested(key=END_TIMEOUT_KEY, delay_ms=self.end_timeout_ms)]
+
+    def _check_end(self) -> list[Event]:
+        if self.phase is Phase.DRAINING and self.idle:
+            self.phase = Phase.LINGERING
+            return [TimerRequested(key=LINGER_KEY, delay_ms=self.end_linger_ms)]
+        if self.phase is Phase.LINGERING and not self.idle:
+            self.phase = Phase.DRAINING
+            return [TimerCancelled(key=LINGER_KEY)]
+        return []
+
+    def _on_timer(self, ev: TimerFired) -> list[Event]:
+        if ev.key == LINGER_KEY and self.phase is Phase.LINGERING:
+            self.phase = Phase.ENDED
+            return [SessionEnding(reason=END_OF_INPUT), TimerCancelled(key=END_TIMEOUT_KEY)]
+        if ev.key == END_TIMEOUT_KEY and self.phase in (Phase.DRAINING, Phase.LINGERING):
+            out: list[Event] = [TimerCancelled(key=LINGER_KEY)] if self.phase is Phase.LINGERING else []
+            self.phase = Phase.ENDED
+            return [SessionEnding(reason=END_TIMED_OUT), *out]
+        return []
+
+
+def _closed_reason(ev: ConnectionClosed) -> str:
+    detail = f"code {ev.code}" if ev.code is not None else "no close code"
+    if ev.reason:
+        detail += f": {ev.reason}"
+    return f"connection closed by the server ({detail})"
