@@ -103,7 +103,9 @@ def resample_float(samples: FloatArray, src_rate: int, dst_rate: int) -> FloatAr
     _check_rate("dst_rate", dst_rate)
     if src_rate == dst_rate or samples.size == 0:
         return samples
-    out: FloatArray = soxr.resample(np.ascontiguousarray(samples, dtype=np.float32), src_rate, dst_rate, _QUALITY)
+    out: FloatArray = soxr.resample(
+        np.ascontiguousarray(samples, dtype=np.float32), src_rate, dst_rate, _QUALITY
+    )
     return out
 
 

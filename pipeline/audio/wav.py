@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import struct
 from types import TracebackType
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -39,8 +39,13 @@ DEFAULT_RATE: Final = 24000
 _FORMAT_PCM: Final = 0x0001
 _FORMAT_FLOAT: Final = 0x0003
 _FORMAT_EXTENSIBLE: Final = 0xFFFE
-_FORMAT_NAMES: Final = {0x0002: "MS ADPCM", 0x0006: "A-law", 0x0007: "mu-law", 0x0011: "IMA ADPCM",
-                        0x0055: "MP3"}
+_FORMAT_NAMES: Final = {
+    0x0002: "MS ADPCM",
+    0x0006: "A-law",
+    0x0007: "mu-law",
+    0x0011: "IMA ADPCM",
+    0x0055: "MP3",
+}
 _UNKNOWN_SIZE: Final = 0xFFFFFFFF
 _HEADER_BYTES: Final = 44
 _MAX_DATA_BYTES: Final = 0xFFFFFFFF - (_HEADER_BYTES - 8)
@@ -65,11 +70,14 @@ def pcm_duration_ms(pcm: bytes, rate: int = DEFAULT_RATE) -> float:
 # --- reading -------------------------------------------------------------------------------------------
 
 
-class _Format:
+class _Format(NamedTuple):
     """The parts of a ``fmt `` chunk that decoding needs."""
 
-    def __init__(self, tag: int, channels: int, rate: int, bits: int, block_align: int) -> None:
-        self.tag, self.channels, self.rate, self.bits, self.block_align = tag, channels, rate, bits, block_align
+    tag: int
+    channels: int
+    rate: int
+    bits: int
+    block_align: int
 
 
 def _parse_fmt(path: PathLike, body: bytes) -> _Format:
