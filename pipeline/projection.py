@@ -29,7 +29,7 @@ item id and bounded, and applied when the item is added.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
@@ -141,6 +141,9 @@ class Conversation:
         self.token_window: int | None = None
         self.usage_history: list[ResponseUsage] = []
         self.responses = 0
+        # session-wide counts (items later deleted by the summariser still count): "user", "assistant",
+        # "system", "function_call", "function_call_output", and "unavailable" user transcripts
+        self.totals: Counter[str] = Counter()
         self._handlers: dict[type[Event], Callable[[Any], None]] = {
             ItemAdded: self._on_added,
             ItemDone: self._on_done,
@@ -179,6 +182,11 @@ class Conversation:
 
     def __len__(self) -> int:
         return len(self._order)
+
+    @property
+    def peak_tokens(self) -> int | None:
+        totals = [u.total_tokens for u in self.usage_history if u.total_tokens is not None]
+        return max(totals) if totals else None
 
     @property
     def item_ids(self) -> tuple[str, ...]:
@@ -227,6 +235,7 @@ class Conversation:
             if ev.status == "incomplete":
                 entry.status = "interrupted"
         self._entries[ev.item_id] = entry
+        self.totals[entry.role if kind == "message" else kind] += 1
         self._place(ev.item_id, ev.previous_item_id, entry.role)
         for fact in self._early.pop(ev.item_id, ()):
             self._on_item_fact(fact)
@@ -281,6 +290,8 @@ class Conversation:
             entry.set_text(ev.text)
             entry.status = "resolved"
         elif isinstance(ev, TranscriptUnavailable):
+            if entry.status != "unavailable":
+                self.totals["unavailable"] += 1
             entry.status = "unavailable"
             entry.detail = f"{ev.reason}: {ev.detail}" if ev.detail else ev.reason
         elif isinstance(ev, AssistantTextDelta):

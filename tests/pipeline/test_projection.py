@@ -100,6 +100,7 @@ def test_unavailable_transcript_is_shown_with_its_reason() -> None:
         item_id="item_u1", role="user", text=None, status="unavailable", kind="message", detail="timed_out: no answer"
     )
     assert conv.render_history().splitlines()[0] == "[user     ] (transcript unavailable: timed_out: no answer)  (item_u1)"
+    assert conv.totals == {"user": 1, "unavailable": 1}
 
 
 def test_late_transcript_attaches_to_its_own_item() -> None:
@@ -146,6 +147,8 @@ def test_items_follow_previous_item_id_and_root_summaries_come_first() -> None:
         ItemDeleted(item_id="never_existed"),
     )
     assert conv.item_ids == ("sum_001", "x", "u2", "after_unknown")
+    # deleted items still count in the session totals
+    assert conv.totals == {"user": 3, "assistant": 2, "system": 1}
     assert conv.turn("sum_001") == Turn(item_id="sum_001", role="system", text="Résumé.", status="resolved", kind="message")
     assert conv.turn("u1") is None
 
@@ -188,6 +191,7 @@ def test_tool_call_and_output_are_turns() -> None:
             item_id="out1", role="tool", text='{"temperature":"21°C"}', status="resolved", kind="function_call_output", call_id="call_1"
         ),
     ]
+    assert conv.totals == {"user": 1, "function_call": 1, "function_call_output": 1}
 
 
 def test_truncation_keeps_the_text_and_marks_the_turn_interrupted() -> None:
@@ -223,6 +227,8 @@ def test_item_done_incomplete_interrupts_and_completed_resolves() -> None:
 def test_usage_history_keeps_every_response_and_window_tracks_the_last_total() -> None:
     conv = fold(done("r1", (), 1200), done("r2", (), None, status="failed"), done("r3", (), 800))
     assert conv.token_window == 800
+    assert conv.peak_tokens == 1200
+    assert Conversation().peak_tokens is None
     assert conv.responses == 3
     assert [(u.response_id, u.total_tokens) for u in conv.usage_history] == [("r1", 1200), ("r2", None), ("r3", 800)]
 

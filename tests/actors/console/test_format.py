@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from actors.console.format import final_summary, format_line, label_of
+from events import commands
+from events.audio import CaptureDropped
+from events.base import Event
+from events.envelope import Envelope
+from events.playback import SessionFailed, SessionReady
+from events.protocol import (
+    AssistantTextDone,
+    ConnectionClosed,
+    FunctionCallRequested,
+    ItemAdded,
+    ItemDeleted,
+    ItemTruncated,
+    ProtocolViolation,
+    ResponseDone,
+    ServerError,
+    UnknownServerEvent,
+)
+from events.runtime import ActorFailed, InboxDropped, SessionEnding
+from events.transcripts import TranscriptResolved, TranscriptUnavailable
+from pipeline.projection import Conversation
+
+
+class Screen:
+    """Folds events into a conversation and collects the console's lines, like the shell does."""
+
+    def __init__(self) -> None:
+        self.conversation = Conversation()
+        self.seq = 0
+
+    def __call__(self, event: Event) -> str | None:
+        self.seq += 1
+        env = Envelope(seq=self.seq, t_ns=self.seq, source="x", cause=None, event=event)
+        self.conversation.apply(env)
+        return format_line(env, self.conversation)
+
+    def lines(self, *events: Event) -> list[str]:
+        return [line for line in map(self, events) if line is not None]
+
+
+def response_done(response_id: str, total: int | None, status: str = "completed", **kw: Any) -> ResponseDone:
+    usage = {"total_tokens": total} if total is not None else {}
+    return ResponseDone(response_id=response_id, status=status, usage=usage, **kw)
+
+
+def test_a_conversation_reads_like_the_seed_history() -> None:
+    screen = Screen()
+    lines = screen.lines(
+        SessionReady(session_id="sess_1"),
+        ItemAdded(item_id="u1", item_type="message", role="user", status="completed"),
+        ItemAdded(item_id="a1", previous_item_id="u1", item_type="message", role="assistant"),
+        AssistantTextDone(response_id="r1", item_id="a1", modality="audio", text="It is sunny\nin Paris."),
+        response_done("r1", 320),
+        TranscriptResolved(item_id="u1", text="What's the weather in Paris?", via="event"),
+    )
+    assert lines == [
+        "[session  ] ready (sess_1)",
+        "[assistant] It is sunny in Paris.  (a1)",
+        "[tokens   ] window 320 tokens (r1, completed)",
+        "[user     ] What's the weather in Paris?  (u1)",
+    ]
+
+
+def test_tool_calls_and_outputs_are_shown() -> None:
+    screen = Screen()
+    lines = screen.lines(
+        ItemAdded(item_id="f1", item_type="function_call", call_id="call_1", name="get_weather"),
+        FunctionCallRequested(response_id="r1", item_id="f1", call_id="call_1", name="get_weather", arguments='{"location":\n "Paris"}'),
+        commands.function_call_output("tools_0001", "call_1", '{"temperature": "21°C"}'),
+        ItemAdded(item_id="o1", previous_item_id="f1", item_type="function_call_output", call_id="call_1"),
+    )
+    assert lines == [
+        '[tool call] get_weather {"location": "Paris"}  (call_1)',
+        '[tool     ] {"temperature": "21°C"}  (o1)',
+    ]
+
+
+def test_summaries_deletions_and_truncations_are_shown() -> None:
+    screen = Screen()
+    lines = screen.lines(
+        ItemAdded(item_id="sum_001", item_type="message", role="system", text="Résumé de la conversation."),
+        ItemDeleted(item_id="u1"),
+        ItemTruncated(item_id="a3", audio_end_ms=1520),
+    )
+    assert lines == [
+        "[system   ] Résumé de la conversation.  (sum_001)",
+        "[deleted  ] u1",
+        "[interrupt] assistant cut at 1520 ms  (a3)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("event", "line"),
+    [
+        (
+            TranscriptUnavailable(item_id="u2", reason="timed_out", detail="no transcript after 5 retrieves"),
+            "[notice   ] no transcript for u2: timed_out (no transcript after 5 retrieves)",
+        ),
+        (TranscriptUnavailable(item_id="u3", reason="failed"), "[notice   ] no transcript for u3: failed"),
+        (
+            InboxDropped(subscriber="uploader", dropped_tag="audio.chunk", dropped_seq=812),
+            "[dropped  ] audio.chunk #812 for uploader (its inbox was full)",
+        ),
+        (CaptureDropped(first_index=120, count=3), "[dropped  ] capture lost 3 chunks from #120"),
+        (CaptureDropped(first_index=7, count=1), "[dropped  ] capture lost 1 chunk from #7"),
+        (
+            ServerError(code="conversation_already_has_active_response", message="busy", client_event_id="tools_0002"),
+            "[error    ] server error [conversation_already_has_active_response]: busy (caused by tools_0002)",
+        ),
+        (ActorFailed(actor="uploader", error="OSError: broken pipe"), "[error    ] actor uploader failed: OSError: broken pipe"),
+        (ProtocolViolation(detail="malformed JSON\nat 1:2", raw="{"), "[warning  ] protocol violation: malformed JSON at 1:2"),
+        (UnknownServerEvent(type="response.mystery", raw="{}"), "[warning  ] unknown server event: response.mystery"),
+        (
+            ConnectionClosed(code=1011, reason="internal error"),
+            "[error    ] connection closed by the server (code 1011: internal error)",
+        ),
+        (SessionFailed(reason="server error [session_expired]: hit 60 min"), "[error    ] session failed: server error [session_expired]: hit 60 min"),
+        (SessionEnding(reason="end of input"), "[session  ] ending: end of input"),
+        (response_done("r9", None, status="failed"), "[tokens   ] no usage reported (r9, failed)"),
+        (
+            response_done("r8", 90, status="cancelled", status_details={"type": "cancelled", "reason": "turn_detected"}),
+            "[tokens   ] window 90 tokens (r8, cancelled: turn_detected)",
+        ),
+    ],
+)
+def test_notices(event: Event, line: str) -> None:
+    assert Screen()(event) == line
+
+
+def test_quiet_facts_produce_no_line() -> None:
+    screen = Screen()
+    assert screen(ConnectionClosed(code=1000, reason="bye", by_us=True)) is None
+    assert screen(ItemAdded(item_id="u1", item_type="message", role="user")) is None  # shown when transcribed
+    assert screen(commands.item_retrieve("transcripts_0001", "u1")) is None
+
+
+def test_label_of() -> None:
+    assert label_of("[tool call] x") == "tool call"
+    assert label_of("[user     ] hi  (u1)") == "user"
+    assert label_of("plain text") == ""
+
+
+def test_final_summary() -> None:
+    screen = Screen()
+    screen.lines(
+        ItemAdded(item_id="u1", item_type="message", role="user"),
+        ItemAdded(item_id="a1", item_type="message", role="assistant"),
+        ItemAdded(item_id="f1", item_type="function_call", call_id="c", name="get_current_time"),
+        response_done("r1", 1500),
+        ItemAdded(item_id="u2", item_type="message", role="user"),
+        TranscriptUnavailable(item_id="u2", reason="failed"),
+        ItemAdded(item_id="a2", item_type="message", role="assistant"),
+        response_done("r2", 900),
+    )
+    assert final_summary(
+        screen.conversation, journal="journals/s.rtpj", audio="out.wav", ending_reason="end of input"
+    ) == (
+        "2 user turns (1 without transcript), 2 assistant replies, 1 tool call; 2 responses; "
+        "token window 900 (peak 1500); ended: end of input; journal: journals/s.rtpj; audio: out.wav"
+    )
+    assert final_summary(Conversation()) == "0 user turns, 0 assistant replies; 0 responses; no usage reported"
