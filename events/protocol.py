@@ -23,6 +23,10 @@ def _frozen_tuple(values: Any) -> tuple[Any, ...]:
     return tuple(freeze(v) for v in values)
 
 
+def _str_tuple(values: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in values)
+
+
 class ServerEvent(Event):
     """Base of router events."""
 
@@ -249,8 +253,8 @@ class ResponseDone(ServerEvent):
     status: str
     status_details: FrozenDict = attrs.field(factory=FrozenDict, converter=freeze_mapping)
     usage: FrozenDict = attrs.field(factory=FrozenDict, converter=freeze_mapping)
-    output_item_ids: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    output_types: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    output_item_ids: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    output_types: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
 
     @property
     def total_tokens(self) -> int | None:
