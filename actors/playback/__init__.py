@@ -1,0 +1,1 @@
+"""Playback: the audio edge where the assistant's voice leaves the pipeline (speaker, WAV file, or nowhere)."""
