@@ -145,7 +145,7 @@ def _fill(name: str, schema: dict[str, Any], text: str, required: bool) -> Any:
     key = name.lower()
     if any(k in key for k in ("location", "city", "place", "where", "region", "country")):
         place = _place(text)
-        return place or ("Paris" if required else None)
+        return place or ("unknown" if required else None)
     if any(k in key for k in ("timezone", "zone", "tz")):
         place = _place(text)
         return place or ("UTC" if required else None)
