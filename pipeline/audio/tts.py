@@ -5,10 +5,11 @@ The library and its voice data come from the ``espeakng-loader`` wheel (no syste
 the int16 samples espeak hands to our synth callback. espeak renders at its native rate (22050 Hz, returned
 by ``espeak_Initialize``); the result is resampled to 24 kHz with soxr.
 
-espeak-ng keeps its voice, parameters and callback in process-global C state, so this module has exactly one
-engine per process, created lazily on first use and serialised by a lock: ``synthesize`` is safe to call from
-any number of threads (e.g. ``trio.to_thread.run_sync`` workers), they simply take turns. Synthesis is
-deterministic, so results are cached in a small LRU keyed by (text, voice, speed).
+espeak-ng keeps its voice, parameters, callback and synthesis state in process-global C statics, so all use
+of the library is serialised by one module lock: ``synthesize`` is safe to call from any number of threads
+(e.g. ``trio.to_thread.run_sync`` workers), they simply take turns. The library is loaded afresh for every
+synthesis (see ``_Session``), which makes the audio a pure function of (text, voice, speed); results are
+cached in a small LRU under that key.
 
 OpenAI voice names (alloy, ash, ...) are mapped onto distinct espeak voice variants by ``espeak_voice_for``;
 ``synthesize`` accepts either an OpenAI name or an espeak voice name such as ``en-us`` or ``en-us+f3``.
@@ -17,6 +18,7 @@ OpenAI voice names (alloy, ash, ...) are mapped onto distinct espeak voice varia
 
 from __future__ import annotations
 
+import _ctypes
 import ctypes
 import functools
 import threading
@@ -66,10 +68,10 @@ OPENAI_VOICES: Final[dict[str, str]] = {
 }
 
 # The voice to use when synthesising *user* speech that will be fed to ``pipeline.audio.asr`` (simulated
-# microphones, e2e tests, demo scripts). espeak's Klatt-synthesis variant is by far the easiest for the
-# pocketsphinx model to recognise: about 11% word errors on our test sentences, against about 60% for
-# plain ``en-us`` (see the ASR tests).
-USER_VOICE: Final = "en-us+klatt4"
+# microphones, e2e tests, demo scripts). espeak's Klatt-synthesis variants are by far the easiest for the
+# pocketsphinx model to recognise. Word error rate on 25 assistant-style sentences: klatt3 10%, klatt5 12%,
+# klatt4 14%, klatt 21%, plain en-us about 60%; slower speech (0.9) is worse, faster (1.1) no better.
+USER_VOICE: Final = "en-us+klatt3"
 
 _SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
@@ -83,21 +85,36 @@ def espeak_voice_for(openai_voice: str) -> str:
     return OPENAI_VOICES.get(openai_voice.strip().lower(), "en-us")
 
 
-class _Engine:
-    """The process's one espeak-ng instance. Every method must be called with ``_LOCK`` held."""
+class _Session:
+    """One load-initialise-synthesise-terminate-unload cycle of libespeak-ng. Caller holds ``_LOCK``.
+
+    espeak-ng keeps synthesis state in C statics that ``espeak_Initialize`` does not reset (the pitch
+    flutter phase, the Klatt noise filter, the automatic gain): synthesising the same text twice in one
+    library instance gives slightly different audio, even different lengths. Unloading the library with
+    ``dlclose`` and loading it again restores every static to its initial value, so each synthesis starts
+    from the same state and the output is a pure function of (text, voice, speed). That costs about 5 ms
+    per call. ``espeak_Terminate`` first frees espeak's heap data (about 0.9 MB per cycle otherwise); a
+    residue of about 2.5 KB per cycle remains, which the LRU cache keeps small in practice.
+    """
 
     def __init__(self) -> None:
         try:
             import espeakng_loader
 
             library_path = espeakng_loader.get_library_path()
-            data_path = espeakng_loader.get_data_path()
+            self.data_path = espeakng_loader.get_data_path()
         except (ImportError, RuntimeError) as error:
             raise SpeechUnavailable(f"espeak-ng is not available: {error}") from error
         try:
             self._lib = ctypes.CDLL(library_path)
         except OSError as error:
             raise SpeechUnavailable(f"cannot load espeak-ng library {library_path}: {error}") from error
+        self._chunks: list[bytes] = []
+        # ctypes callbacks must stay referenced for as long as C may call them.
+        self._callback = _SynthCallback(self._on_samples)
+        self._declare()
+
+    def _declare(self) -> None:
         lib = self._lib
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_Initialize.restype = ctypes.c_int
@@ -112,55 +129,47 @@ class _Engine:
             ctypes.POINTER(ctypes.c_uint), ctypes.c_void_p,
         ]  # fmt: skip
         lib.espeak_Synth.restype = ctypes.c_int
-        # espeak accepts either the espeak-ng-data directory itself or its parent; we pass the directory.
-        rate = lib.espeak_Initialize(
-            _AUDIO_OUTPUT_SYNCHRONOUS, _BUFFER_MS, data_path.encode(), _INITIALIZE_DONT_EXIT
-        )
-        if rate <= 0:
-            raise SpeechUnavailable(f"espeak-ng failed to initialise with data at {data_path} (code {rate})")
-        self.native_rate: int = rate
-        self._chunks: list[bytes] = []
-        # ctypes callbacks must stay referenced for as long as C may call them.
-        self._callback = _SynthCallback(self._on_samples)
-        lib.espeak_SetSynthCallback(self._callback)
-        self._voice: str | None = None
+        lib.espeak_Terminate.argtypes = []
+        lib.espeak_Terminate.restype = ctypes.c_int
 
     def _on_samples(self, wav: ctypes._Pointer[ctypes.c_short], count: int, _events: int | None) -> int:
         if wav and count > 0:
             self._chunks.append(ctypes.string_at(wav, count * 2))
         return 0  # 0 = continue synthesis
 
-    def synthesize(self, text: str, voice: str, words_per_minute: int) -> bytes:
-        """Native-rate mono PCM16 for ``text``."""
-        if voice != self._voice:
-            if self._lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
-                self._voice = None
-                raise ValueError(f"unknown espeak voice {voice!r}")
-            self._voice = voice
-        self._lib.espeak_SetParameter(_PARAM_RATE, words_per_minute, 0)
-        encoded = text.encode("utf-8") + b"\0"
-        self._chunks = []
+    def render(self, text: str, voice: str, words_per_minute: int) -> tuple[bytes, int]:
+        """(mono PCM16, native sample rate) for ``text``; always leaves the library unloaded."""
+        lib = self._lib
         try:
-            status = self._lib.espeak_Synth(
-                encoded, len(encoded), 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE, None, None
+            # espeak accepts the espeak-ng-data directory itself or its parent; the wheel gives the former.
+            # DONT_EXIT: report missing data as an error code instead of calling exit().
+            rate = lib.espeak_Initialize(
+                _AUDIO_OUTPUT_SYNCHRONOUS, _BUFFER_MS, self.data_path.encode(), _INITIALIZE_DONT_EXIT
             )
-            if status != _EE_OK:
-                raise RuntimeError(f"espeak-ng failed to synthesise text (code {status})")
-            return b"".join(self._chunks)
+            if rate <= 0:
+                raise SpeechUnavailable(
+                    f"espeak-ng failed to initialise with data at {self.data_path} (code {rate})"
+                )
+            try:
+                lib.espeak_SetSynthCallback(self._callback)
+                if lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
+                    raise ValueError(f"unknown espeak voice {voice!r}")
+                lib.espeak_SetParameter(_PARAM_RATE, words_per_minute, 0)
+                encoded = text.encode("utf-8") + b"\0"
+                status = lib.espeak_Synth(
+                    encoded, len(encoded), 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE, None, None
+                )
+                if status != _EE_OK:
+                    raise RuntimeError(f"espeak-ng failed to synthesise text (code {status})")
+                return b"".join(self._chunks), rate
+            finally:
+                lib.espeak_Terminate()
         finally:
             self._chunks = []
+            _ctypes.dlclose(lib._handle)
 
 
 _LOCK = threading.Lock()
-_engine: _Engine | None = None
-
-
-def _get_engine() -> _Engine:
-    """The shared engine; caller holds ``_LOCK``. A failed initialisation is retried on the next call."""
-    global _engine
-    if _engine is None:
-        _engine = _Engine()
-    return _engine
 
 
 def _words_per_minute(speed: float) -> int:
@@ -172,9 +181,7 @@ def _words_per_minute(speed: float) -> int:
 @functools.lru_cache(maxsize=_CACHE_ENTRIES)
 def _synthesize_cached(text: str, voice: str, words_per_minute: int) -> bytes:
     with _LOCK:
-        engine = _get_engine()
-        native = engine.synthesize(text, voice, words_per_minute)
-        native_rate = engine.native_rate
+        native, native_rate = _Session().render(text, voice, words_per_minute)
     # Resampling needs no espeak state, so it runs outside the lock.
     return resample_pcm16(native, native_rate, OUTPUT_RATE)
 
