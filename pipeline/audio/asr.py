@@ -14,16 +14,26 @@ phone; measured on espeak speech, the noise alone took word errors from ~48% to 
 floor, so real audio is unaffected. It is the same for every call, so transcripts stay a pure function of
 the audio (replay and golden tests rely on that).
 
+pocketsphinx holds the GIL for the whole of a decode (about a quarter of the utterance's duration), so a
+decode in a ``trio.to_thread`` worker still freezes the event loop for that long. ``Transcriber(isolate=True)``
+therefore runs the decoder in a child process (``python -m pipeline.audio.asr``, which starts in about a
+second) and waits for it with the GIL released; the text is identical either way. A worker that dies is
+restarted on the next call; it exits when its pipe closes, so it never outlives the parent.
+
 Loading a decoder takes about half a second and some 30 MB, so ``get_transcriber()`` hands out one shared
-instance per process, created on first use. That is a deliberate exception to "no singletons": the decoder
+instance per process and mode, created on first use. That is a deliberate exception to "no singletons": the decoder
 is read-only model data plus a scratch search that the lock protects, and sessions only ever call
-``transcribe``. Code that wants isolation (or parallel decoding) constructs its own ``Transcriber``.
+``transcribe``. Code that wants separate decoders (or parallel decoding) constructs its own ``Transcriber``.
 """
 
 from __future__ import annotations
 
+import signal
+import struct
+import subprocess
+import sys
 import threading
-from typing import Final
+from typing import IO, Final
 
 import numpy as np
 from pocketsphinx import Decoder
@@ -45,13 +55,23 @@ def _noise_table() -> np.ndarray[tuple[int], np.dtype[np.float64]]:
 
 
 class Transcriber:
-    """One pocketsphinx decoder: ``transcribe(pcm24k) -> str``. Thread-safe; see the module docstring."""
+    """Speech recognition: ``transcribe(pcm24k) -> str``. Thread-safe; see the module docstring.
 
-    def __init__(self) -> None:
-        # loglevel FATAL: pocketsphinx otherwise writes hundreds of INFO lines to stderr per decoder.
-        self._decoder = Decoder(loglevel="FATAL", samprate=MODEL_RATE)
+    ``isolate=False`` decodes in this process (fastest, but holds the GIL while decoding);
+    ``isolate=True`` decodes in a child process so other threads and event loops keep running.
+    """
+
+    def __init__(self, *, isolate: bool = False) -> None:
+        self.isolate = isolate
         self._lock = threading.Lock()
-        self._noise = _noise_table()
+        self._worker: _Worker | None = None
+        self._decoder: Decoder | None = None
+        if isolate:
+            self._worker = _Worker()
+        else:
+            # loglevel FATAL: pocketsphinx otherwise writes hundreds of INFO lines to stderr per decoder.
+            self._decoder = Decoder(loglevel="FATAL", samprate=MODEL_RATE)
+            self._noise = _noise_table()
 
     def _prepare(self, pcm24k: bytes) -> bytes:
         """24 kHz PCM16 -> noise-floored 16 kHz PCM16 with clean padding at both ends."""
@@ -68,14 +88,21 @@ class Transcriber:
             raise ValueError(f"PCM16 data must have an even number of bytes, got {len(pcm24k)}")
         if not pcm24k:
             return ""
-        audio = self._prepare(pcm24k)
         with self._lock:
-            self._decoder.start_utt()
-            try:
-                self._decoder.process_raw(audio, no_search=False, full_utt=True)
-            finally:
-                self._decoder.end_utt()
-            hypothesis = self._decoder.hyp()
+            if self._worker is not None:
+                return self._worker.transcribe(pcm24k)
+            return self._decode(pcm24k)
+
+    def _decode(self, pcm24k: bytes) -> str:
+        """Decode in this process; caller holds the lock (or owns the instance)."""
+        assert self._decoder is not None
+        audio = self._prepare(pcm24k)
+        self._decoder.start_utt()
+        try:
+            self._decoder.process_raw(audio, no_search=False, full_utt=True)
+        finally:
+            self._decoder.end_utt()
+        hypothesis = self._decoder.hyp()
         if hypothesis is None:
             return ""
         text: str = hypothesis.hypstr
@@ -84,15 +111,128 @@ class Transcriber:
         # Alternate pronunciations appear as "word(2)" in some dictionaries.
         return " ".join(w.split("(", 1)[0] for w in words)
 
+    def close(self) -> None:
+        """Stop the worker process, if any. The instance must not be used afterwards."""
+        with self._lock:
+            if self._worker is not None:
+                self._worker.close()
+
+
+# --- the isolated worker ---------------------------------------------------------------------------------
+# Protocol on the child's stdin/stdout: each message is a 4-byte little-endian length and a body. Requests
+# are PCM (an empty body asks the worker to exit); replies are b"T" + UTF-8 text or b"E" + an error line.
+
+_WORKER_TIMEOUT_S: Final = 30.0
+
+
+def _write_frame(stream: IO[bytes], body: bytes) -> None:
+    stream.write(struct.pack("<I", len(body)) + body)
+    stream.flush()
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    """The next message body, or None at end of stream."""
+    header = stream.read(4)
+    if len(header) < 4:
+        return None
+    (size,) = struct.unpack("<I", header)
+    body = stream.read(size)
+    return body if len(body) == size else None
+
+
+class _Worker:
+    """A child process running an in-process ``Transcriber``; not thread-safe (the owner locks)."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._start()
+
+    def _start(self) -> None:
+        # -m with the module path, not multiprocessing: that would re-import the parent's __main__,
+        # and `python -m pipeline` runs the CLI at import.
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.audio.asr", "--worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
+        )
+        ready = _read_frame(self._process.stdout)  # type: ignore[arg-type]
+        if ready != b"T":
+            self.close()
+            detail = ready[1:].decode(errors="replace") if ready else "it exited during start-up"
+            raise RuntimeError(f"speech recognition worker failed to start: {detail}")
+
+    def transcribe(self, pcm24k: bytes) -> str:
+        process = self._process
+        if process is None or process.poll() is not None:
+            self._start()
+            process = self._process
+        assert process is not None and process.stdin is not None and process.stdout is not None
+        try:
+            _write_frame(process.stdin, pcm24k)
+            reply = _read_frame(process.stdout)
+        except (BrokenPipeError, OSError):
+            reply = None
+        if reply is None:
+            self.close()  # restarted on the next call
+            raise RuntimeError("speech recognition worker exited unexpectedly")
+        if reply[:1] == b"E":
+            raise RuntimeError(f"speech recognition worker: {reply[1:].decode(errors='replace')}")
+        return reply[1:].decode()
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            if process.stdin is not None and process.poll() is None:
+                _write_frame(process.stdin, b"")
+        except OSError:
+            pass
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()
+        try:
+            process.wait(timeout=_WORKER_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _worker_main() -> int:
+    """Entry point of the isolated worker: decode requests from stdin until it closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
+    requests, replies = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but frames may reach the reply pipe
+    try:
+        local = Transcriber()
+    except Exception as error:
+        _write_frame(replies, b"E" + f"{type(error).__name__}: {error}".encode())
+        return 1
+    _write_frame(replies, b"T")
+    while (pcm := _read_frame(requests)) is not None and pcm:
+        try:
+            _write_frame(replies, b"T" + local._decode(pcm).encode())
+        except Exception as error:
+            _write_frame(replies, b"E" + f"{type(error).__name__}: {error}".encode())
+    return 0
+
 
 _SHARED_LOCK = threading.Lock()
-_shared: Transcriber | None = None
+_shared: dict[bool, Transcriber] = {}
 
 
-def get_transcriber() -> Transcriber:
-    """The process's shared ``Transcriber``, created on first call (thread-safe)."""
-    global _shared
+def get_transcriber(*, isolate: bool = False) -> Transcriber:
+    """The process's shared ``Transcriber`` for the given mode, created on first call (thread-safe).
+
+    Async code (the embedded server) should pass ``isolate=True`` so decoding does not stall its event loop.
+    """
     with _SHARED_LOCK:
-        if _shared is None:
-            _shared = Transcriber()
-        return _shared
+        transcriber = _shared.get(isolate)
+        if transcriber is None:
+            transcriber = _shared[isolate] = Transcriber(isolate=isolate)
+        return transcriber
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--worker"]:
+    sys.exit(_worker_main())

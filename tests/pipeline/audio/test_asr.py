@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -64,7 +65,7 @@ def test_odd_length_pcm_is_rejected(transcriber: Transcriber) -> None:
 
 
 def test_shared_transcriber_is_one_instance_across_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(asr, "_shared", None)  # make the threads race to create it
+    monkeypatch.setattr(asr, "_shared", {})  # make the threads race to create it
     seen: list[Transcriber] = []
     threads = [threading.Thread(target=lambda: seen.append(get_transcriber())) for _ in range(4)]
     for thread in threads:
@@ -87,3 +88,44 @@ def test_concurrent_transcriptions_match_serial_ones(transcriber: Transcriber) -
     for thread in threads:
         thread.join(timeout=60)
     assert [results[i] for i in range(len(utterances))] == serial
+
+
+@pytest.fixture(scope="module")
+def isolated() -> Iterator[Transcriber]:
+    transcriber = Transcriber(isolate=True)
+    yield transcriber
+    transcriber.close()
+
+
+def test_isolated_worker_gives_the_same_text(transcriber: Transcriber, isolated: Transcriber) -> None:
+    for sentence in ("what is the weather in Paris", "tell me a story"):
+        pcm = synthesize(sentence, voice=USER_VOICE)
+        assert isolated.transcribe(pcm) == transcriber.transcribe(pcm)
+    assert isolated.transcribe(b"") == ""
+
+
+def test_isolated_decoding_leaves_other_threads_running(isolated: Transcriber) -> None:
+    # In-process, pocketsphinx holds the GIL for the whole decode and this loop would not advance.
+    pcm = synthesize("set a reminder to call mom in five minutes", voice=USER_VOICE) * 3
+    finished = threading.Event()
+
+    def decode() -> None:
+        isolated.transcribe(pcm)
+        finished.set()
+
+    worker = threading.Thread(target=decode)
+    worker.start()
+    ticks = 0
+    while not finished.wait(0.001):
+        ticks += 1
+    worker.join()
+    assert ticks >= 20
+
+
+def test_isolated_worker_is_restarted_after_it_dies(isolated: Transcriber) -> None:
+    pcm = synthesize("what time is it", voice=USER_VOICE)
+    expected = isolated.transcribe(pcm)
+    assert isolated._worker is not None and isolated._worker._process is not None
+    isolated._worker._process.kill()
+    isolated._worker._process.wait()
+    assert isolated.transcribe(pcm) == expected

@@ -91,3 +91,15 @@ def test_concurrent_threads_get_the_same_audio_as_serial_calls() -> None:
         thread.join(timeout=30)
     assert not errors
     assert [results[i] for i in range(len(texts))] == serial
+
+
+def test_missing_library_raises_one_line_speech_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import espeakng_loader
+
+    monkeypatch.setattr(espeakng_loader, "get_library_path", lambda: "/nonexistent/libespeak-ng.so")
+    with pytest.raises(tts.SpeechUnavailable) as caught:
+        synthesize("a sentence nobody has synthesised yet in this process")
+    assert "\n" not in str(caught.value)
+    assert "/nonexistent/libespeak-ng.so" in str(caught.value)
+    monkeypatch.undo()
+    assert rms(synthesize("a sentence nobody has synthesised yet in this process")) > 0.02
