@@ -92,7 +92,7 @@ def _s(m: dict[str, Any], key: str) -> str:
     value = m[key]
     if value.__class__ is not str:
         raise _FieldError(f"{key!r} must be a string")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _os(m: dict[str, Any], key: str) -> str | None:
@@ -108,14 +108,14 @@ def _i(m: dict[str, Any], key: str, default: int | None = None) -> int:
         return default
     if value.__class__ is not int:
         raise _FieldError(f"{key!r} must be an integer")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _obj(m: dict[str, Any], key: str) -> dict[str, Any]:
     value = m[key]
     if value.__class__ is not dict:
         raise _FieldError(f"{key!r} must be an object")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _opt_obj(m: dict[str, Any], key: str) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def _opt_obj(m: dict[str, Any], key: str) -> dict[str, Any]:
         return {}
     if value.__class__ is not dict:
         raise _FieldError(f"{key!r} must be an object or null")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _lenient_str(value: Any) -> str | None:

@@ -112,7 +112,7 @@ class NoSuchHost(trio.abc.HostnameResolver):
     async def getaddrinfo(self, *args: object, **kwargs: object) -> list[object]:  # type: ignore[override]
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    async def getnameinfo(self, *args: object, **kwargs: object) -> tuple[str, str]:  # type: ignore[override]
+    async def getnameinfo(self, *args: object, **kwargs: object) -> tuple[str, str]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
 
