@@ -21,7 +21,10 @@ from __future__ import annotations
 import _ctypes
 import ctypes
 import functools
+import math
 import threading
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 from pipeline.audio.resample import resample_pcm16
@@ -54,18 +57,20 @@ _CACHE_ENTRIES: Final = 128  # a sentence is ~100 KB at 24 kHz, so the cache sta
 
 # Deterministic map from OpenAI voices to espeak variants: a spread of male/female variants with
 # different pitch and timbre, all on the American English voice.
-OPENAI_VOICES: Final[dict[str, str]] = {
-    "alloy": "en-us+f3",
-    "ash": "en-us+m3",
-    "ballad": "en-us+m7",
-    "coral": "en-us+f2",
-    "echo": "en-us+m1",
-    "sage": "en-us+f4",
-    "shimmer": "en-us+f5",
-    "verse": "en-us+m5",
-    "marin": "en-us+f1",
-    "cedar": "en-us+m2",
-}
+OPENAI_VOICES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "alloy": "en-us+f3",
+        "ash": "en-us+m3",
+        "ballad": "en-us+m7",
+        "coral": "en-us+f2",
+        "echo": "en-us+m1",
+        "sage": "en-us+f4",
+        "shimmer": "en-us+f5",
+        "verse": "en-us+m5",
+        "marin": "en-us+f1",
+        "cedar": "en-us+m2",
+    }
+)
 
 # The voice to use when synthesising *user* speech that will be fed to ``pipeline.audio.asr`` (simulated
 # microphones, e2e tests, demo scripts). espeak's Klatt-synthesis variants are by far the easiest for the
@@ -173,7 +178,7 @@ _LOCK = threading.Lock()
 
 
 def _words_per_minute(speed: float) -> int:
-    if not speed > 0:
+    if not (math.isfinite(speed) and speed > 0):
         raise ValueError(f"speed must be positive, got {speed!r}")
     return max(_MIN_WPM, min(_MAX_WPM, round(_DEFAULT_WPM * speed)))
 
