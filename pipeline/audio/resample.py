@@ -5,8 +5,9 @@ rates with libsoxr (through the ``soxr`` wheel) at its HQ setting, which is a pr
 upsampling does not create images above the source Nyquist frequency and downsampling does not alias.
 
 Conversion goes through float32 and back with explicit rounding and clipping rather than soxr's int16 I/O,
-because libsoxr dithers int16 output with a time-seeded generator; the float path makes the output a pure
-function of the input, which replay and golden tests rely on.
+so that PCM16 input and float input (WAV files, numpy arrays) share one code path with one, documented
+rounding rule; the output is a pure function of the input (checked across processes), which replay and golden
+tests rely on.
 
 - ``resample_pcm16`` converts a whole buffer (identity when the rates are equal).
 - ``StreamResampler`` converts a stream chunk by chunk with the filter state carried between chunks, so the
