@@ -27,6 +27,7 @@ __all__ = [
     "StreamResampler",
     "float_to_pcm16",
     "pcm16_to_float",
+    "resample_float",
     "resample_pcm16",
     "to_mono_pcm16",
 ]
