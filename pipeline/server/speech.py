@@ -39,7 +39,9 @@ class OfflineSpeech:
         try:
             from pipeline.audio import asr  # type: ignore[attr-defined, unused-ignore]
 
-            heard: str = asr.get_transcriber().transcribe(pcm24k)
+            # isolate: pocketsphinx holds the GIL for a whole decode (~1 s), which would stall every other task of
+            # the process (the pipeline's own audio, when the server runs in-process); a child process does not.
+            heard: str = asr.get_transcriber(isolate=True).transcribe(pcm24k)
             return heard.strip()
         except (ImportError, RuntimeError, OSError) as error:
             with self._lock:
