@@ -22,7 +22,8 @@ from __future__ import annotations
 import trio
 import trio_websocket
 
-from actors.router.parse import ServerMessageParser, violation
+from actors.router.fields import violation
+from actors.router.parse import ServerMessageParser
 from events.base import Event
 from events.protocol import ConnectionClosed
 from pipeline.connection import closed_by_us

@@ -31,6 +31,18 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from actors.router.fields import (
+    FieldError,
+    elide,
+    item_text,
+    lenient_str,
+    opt_obj,
+    opt_str,
+    req_int,
+    req_obj,
+    req_str,
+    violation,
+)
 from events.base import Event
 from events.protocol import (
     AssistantAudioDelta,
@@ -49,7 +61,6 @@ from events.protocol import (
     ItemRetrieved,
     ItemTruncated,
     OutputItemAdded,
-    ProtocolViolation,
     RateLimitsUpdated,
     ResponseCreated,
     ResponseDone,
@@ -61,10 +72,7 @@ from events.protocol import (
     UnknownServerEvent,
 )
 
-RAW_LIMIT = 2048  # characters of a bad message kept in ProtocolViolation.raw
 UNKNOWN_RAW_LIMIT = 8192  # characters of an unknown event's JSON kept (after eliding big strings)
-ELIDE_OVER = 256  # strings longer than this in an unknown event are replaced by a marker
-DETAIL_LIMIT = 300
 MAX_REMEMBERED_CALLS = 256
 
 # Read and dropped on purpose: their content reaches us again in a richer event (content parts in the item
@@ -82,100 +90,6 @@ IGNORED_TYPES = frozenset(
 
 _a2b = binascii.a2b_base64
 Handler = Callable[[dict[str, Any]], list[Event]]
-
-
-class _FieldError(Exception):
-    """A field is present but has the wrong type or value."""
-
-
-def _s(m: dict[str, Any], key: str) -> str:
-    value = m[key]
-    if value.__class__ is not str:
-        raise _FieldError(f"{key!r} must be a string")
-    return value
-
-
-def _os(m: dict[str, Any], key: str) -> str | None:
-    value = m.get(key)
-    if value is not None and value.__class__ is not str:
-        raise _FieldError(f"{key!r} must be a string or null")
-    return value
-
-
-def _i(m: dict[str, Any], key: str, default: int | None = None) -> int:
-    value = m.get(key, default) if default is not None else m[key]
-    if value is None and default is not None:
-        return default
-    if value.__class__ is not int:
-        raise _FieldError(f"{key!r} must be an integer")
-    return value
-
-
-def _obj(m: dict[str, Any], key: str) -> dict[str, Any]:
-    value = m[key]
-    if value.__class__ is not dict:
-        raise _FieldError(f"{key!r} must be an object")
-    return value
-
-
-def _opt_obj(m: dict[str, Any], key: str) -> dict[str, Any]:
-    value = m.get(key)
-    if value is None:
-        return {}
-    if value.__class__ is not dict:
-        raise _FieldError(f"{key!r} must be an object or null")
-    return value
-
-
-def _lenient_str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-_TEXT_KEY = {
-    "input_audio": "transcript",
-    "output_audio": "transcript",
-    "audio": "transcript",  # beta content type
-    "input_text": "text",
-    "output_text": "text",
-    "text": "text",  # beta content type
-}
-
-
-def item_text(item: dict[str, Any]) -> str | None:
-    """What an item says: the transcript of audio content or the text of text content; None if none yet."""
-    content = item.get("content")
-    if not isinstance(content, list):
-        return None
-    pieces: list[str] = []
-    for part in content:
-        if not isinstance(part, dict):
-            continue
-        key = _TEXT_KEY.get(part.get("type", ""))
-        value = part.get(key) if key else None
-        if isinstance(value, str):
-            pieces.append(value)
-    return " ".join(pieces) if pieces else None
-
-
-def one_line(text: str, limit: int = DETAIL_LIMIT) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def elide(value: Any) -> Any:
-    """A copy of a JSON value with long strings (base64 audio, long instructions) replaced by a marker."""
-    if isinstance(value, str):
-        return value if len(value) <= ELIDE_OVER else f"<{len(value)} chars elided>"
-    if isinstance(value, dict):
-        return {k: elide(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [elide(v) for v in value]
-    return value
-
-
-def violation(detail: str, raw: str | bytes) -> ProtocolViolation:
-    text = raw if isinstance(raw, str) else raw[:RAW_LIMIT].decode("utf-8", "replace")
-    return ProtocolViolation(detail=one_line(detail), raw=text[:RAW_LIMIT])
 
 
 class ServerMessageParser:
@@ -243,27 +157,27 @@ class ServerMessageParser:
             return handler(message)
         except KeyError as exc:
             return [violation(f"{kind}: missing field {exc.args[0]!r}", text)]
-        except _FieldError as exc:
+        except FieldError as exc:
             return [violation(f"{kind}: {exc}", text)]
         except Exception as exc:  # a bad value an event validator refused, or a shape we did not expect
             return [violation(f"{kind}: {type(exc).__name__}: {exc}", text)]
 
     # -- session and input buffer ---------------------------------------------------------------------
     def _session_created(self, m: dict[str, Any]) -> list[Event]:
-        session = _obj(m, "session")
-        return [SessionCreated(session_id=_os(session, "id") or "", session=session)]
+        session = req_obj(m, "session")
+        return [SessionCreated(session_id=opt_str(session, "id") or "", session=session)]
 
     def _session_updated(self, m: dict[str, Any]) -> list[Event]:
-        return [SessionUpdated(session=_obj(m, "session"))]
+        return [SessionUpdated(session=req_obj(m, "session"))]
 
     def _speech_started(self, m: dict[str, Any]) -> list[Event]:
-        return [SpeechStarted(item_id=_s(m, "item_id"), audio_start_ms=_i(m, "audio_start_ms"))]
+        return [SpeechStarted(item_id=req_str(m, "item_id"), audio_start_ms=req_int(m, "audio_start_ms"))]
 
     def _speech_stopped(self, m: dict[str, Any]) -> list[Event]:
-        return [SpeechStopped(item_id=_s(m, "item_id"), audio_end_ms=_i(m, "audio_end_ms"))]
+        return [SpeechStopped(item_id=req_str(m, "item_id"), audio_end_ms=req_int(m, "audio_end_ms"))]
 
     def _committed(self, m: dict[str, Any]) -> list[Event]:
-        return [AudioCommitted(item_id=_s(m, "item_id"), previous_item_id=_os(m, "previous_item_id"))]
+        return [AudioCommitted(item_id=req_str(m, "item_id"), previous_item_id=opt_str(m, "previous_item_id"))]
 
     def _cleared(self, m: dict[str, Any]) -> list[Event]:
         return [AudioBufferCleared()]
@@ -271,8 +185,8 @@ class ServerMessageParser:
     # -- conversation items ---------------------------------------------------------------------------
     def _remember_call(self, item: dict[str, Any], item_id: str) -> None:
         if item.get("type") == "function_call":
-            name = _os(item, "name")
-            call_id = _os(item, "call_id")
+            name = opt_str(item, "name")
+            call_id = opt_str(item, "call_id")
             if name:
                 self._calls[item_id] = (call_id, name)
                 if call_id:
@@ -281,55 +195,55 @@ class ServerMessageParser:
                     del self._calls[next(iter(self._calls))]
 
     def _item_added(self, m: dict[str, Any]) -> list[Event]:
-        item = _obj(m, "item")
-        item_id = _s(item, "id")
+        item = req_obj(m, "item")
+        item_id = req_str(item, "id")
         self._remember_call(item, item_id)
         return [
             ItemAdded(
                 item_id=item_id,
-                previous_item_id=_os(m, "previous_item_id"),
-                item_type=_s(item, "type"),
-                role=_os(item, "role"),
-                status=_os(item, "status"),
+                previous_item_id=opt_str(m, "previous_item_id"),
+                item_type=req_str(item, "type"),
+                role=opt_str(item, "role"),
+                status=opt_str(item, "status"),
                 text=item_text(item),
-                call_id=_os(item, "call_id"),
-                name=_os(item, "name"),
+                call_id=opt_str(item, "call_id"),
+                name=opt_str(item, "name"),
             )
         ]
 
     def _item_done(self, m: dict[str, Any]) -> list[Event]:
-        item = _obj(m, "item")
+        item = req_obj(m, "item")
         return [
             ItemDone(
-                item_id=_s(item, "id"),
-                previous_item_id=_os(m, "previous_item_id"),
-                item_type=_s(item, "type"),
-                role=_os(item, "role"),
-                status=_os(item, "status"),
+                item_id=req_str(item, "id"),
+                previous_item_id=opt_str(m, "previous_item_id"),
+                item_type=req_str(item, "type"),
+                role=opt_str(item, "role"),
+                status=opt_str(item, "status"),
                 text=item_text(item),
             )
         ]
 
     def _item_deleted(self, m: dict[str, Any]) -> list[Event]:
-        return [ItemDeleted(item_id=_s(m, "item_id"))]
+        return [ItemDeleted(item_id=req_str(m, "item_id"))]
 
     def _item_truncated(self, m: dict[str, Any]) -> list[Event]:
         return [
             ItemTruncated(
-                item_id=_s(m, "item_id"),
-                content_index=_i(m, "content_index", 0),
-                audio_end_ms=_i(m, "audio_end_ms"),
+                item_id=req_str(m, "item_id"),
+                content_index=req_int(m, "content_index", 0),
+                audio_end_ms=req_int(m, "audio_end_ms"),
             )
         ]
 
     def _item_retrieved(self, m: dict[str, Any]) -> list[Event]:
-        item = _obj(m, "item")
+        item = req_obj(m, "item")
         return [
             ItemRetrieved(
-                item_id=_s(item, "id"),
-                item_type=_s(item, "type"),
-                role=_os(item, "role"),
-                status=_os(item, "status"),
+                item_id=req_str(item, "id"),
+                item_type=req_str(item, "type"),
+                role=opt_str(item, "role"),
+                status=opt_str(item, "status"),
                 text=item_text(item),
             )
         ]
@@ -338,100 +252,100 @@ class ServerMessageParser:
     def _transcript_delta(self, m: dict[str, Any]) -> list[Event]:
         return [
             InputTranscriptDelta(
-                item_id=_s(m, "item_id"), content_index=_i(m, "content_index", 0), delta=_os(m, "delta") or ""
+                item_id=req_str(m, "item_id"), content_index=req_int(m, "content_index", 0), delta=opt_str(m, "delta") or ""
             )
         ]
 
     def _transcript_completed(self, m: dict[str, Any]) -> list[Event]:
         return [
             InputTranscriptCompleted(
-                item_id=_s(m, "item_id"),
-                content_index=_i(m, "content_index", 0),
-                transcript=_s(m, "transcript"),
-                usage=_opt_obj(m, "usage"),
+                item_id=req_str(m, "item_id"),
+                content_index=req_int(m, "content_index", 0),
+                transcript=req_str(m, "transcript"),
+                usage=opt_obj(m, "usage"),
             )
         ]
 
     def _transcript_failed(self, m: dict[str, Any]) -> list[Event]:
         return [
             InputTranscriptFailed(
-                item_id=_s(m, "item_id"), content_index=_i(m, "content_index", 0), error=_opt_obj(m, "error")
+                item_id=req_str(m, "item_id"), content_index=req_int(m, "content_index", 0), error=opt_obj(m, "error")
             )
         ]
 
     # -- responses ------------------------------------------------------------------------------------
     def _response_created(self, m: dict[str, Any]) -> list[Event]:
-        return [ResponseCreated(response_id=_s(_obj(m, "response"), "id"))]
+        return [ResponseCreated(response_id=req_str(req_obj(m, "response"), "id"))]
 
     def _output_item_added(self, m: dict[str, Any]) -> list[Event]:
-        item = _obj(m, "item")
-        item_id = _s(item, "id")
+        item = req_obj(m, "item")
+        item_id = req_str(item, "id")
         self._remember_call(item, item_id)
         return [
             OutputItemAdded(
-                response_id=_s(m, "response_id"),
+                response_id=req_str(m, "response_id"),
                 item_id=item_id,
-                output_index=_i(m, "output_index", 0),
-                item_type=_s(item, "type"),
-                role=_os(item, "role"),
+                output_index=req_int(m, "output_index", 0),
+                item_type=req_str(item, "type"),
+                role=opt_str(item, "role"),
             )
         ]
 
     def _audio_delta(self, m: dict[str, Any]) -> list[Event]:
         delta = m["delta"]
         if delta.__class__ is not str:
-            raise _FieldError("'delta' must be a base64 string")
+            raise FieldError("'delta' must be a base64 string")
         try:
             pcm = _a2b(delta, strict_mode=True)
         except (binascii.Error, ValueError) as exc:
-            raise _FieldError(f"'delta' is not valid base64 ({exc})") from None
+            raise FieldError(f"'delta' is not valid base64 ({exc})") from None
         return [
             AssistantAudioDelta(
-                response_id=_s(m, "response_id"),
-                item_id=_s(m, "item_id"),
-                content_index=_i(m, "content_index", 0),
+                response_id=req_str(m, "response_id"),
+                item_id=req_str(m, "item_id"),
+                content_index=req_int(m, "content_index", 0),
                 pcm=pcm,
             )
         ]
 
     def _audio_done(self, m: dict[str, Any]) -> list[Event]:
-        return [AssistantAudioDone(response_id=_s(m, "response_id"), item_id=_s(m, "item_id"))]
+        return [AssistantAudioDone(response_id=req_str(m, "response_id"), item_id=req_str(m, "item_id"))]
 
     def _transcript_text_delta(self, m: dict[str, Any]) -> list[Event]:
         return [
             AssistantTextDelta(
-                response_id=_s(m, "response_id"), item_id=_s(m, "item_id"), modality="audio", delta=_s(m, "delta")
+                response_id=req_str(m, "response_id"), item_id=req_str(m, "item_id"), modality="audio", delta=req_str(m, "delta")
             )
         ]
 
     def _transcript_text_done(self, m: dict[str, Any]) -> list[Event]:
         return [
             AssistantTextDone(
-                response_id=_s(m, "response_id"),
-                item_id=_s(m, "item_id"),
+                response_id=req_str(m, "response_id"),
+                item_id=req_str(m, "item_id"),
                 modality="audio",
-                text=_s(m, "transcript"),
+                text=req_str(m, "transcript"),
             )
         ]
 
     def _text_delta(self, m: dict[str, Any]) -> list[Event]:
         return [
             AssistantTextDelta(
-                response_id=_s(m, "response_id"), item_id=_s(m, "item_id"), modality="text", delta=_s(m, "delta")
+                response_id=req_str(m, "response_id"), item_id=req_str(m, "item_id"), modality="text", delta=req_str(m, "delta")
             )
         ]
 
     def _text_done(self, m: dict[str, Any]) -> list[Event]:
         return [
             AssistantTextDone(
-                response_id=_s(m, "response_id"), item_id=_s(m, "item_id"), modality="text", text=_s(m, "text")
+                response_id=req_str(m, "response_id"), item_id=req_str(m, "item_id"), modality="text", text=req_str(m, "text")
             )
         ]
 
     def _function_call_done(self, m: dict[str, Any]) -> list[Event]:
-        item_id = _s(m, "item_id")
-        call_id = _os(m, "call_id")
-        name = _os(m, "name")
+        item_id = req_str(m, "item_id")
+        call_id = opt_str(m, "call_id")
+        name = opt_str(m, "name")
         known = self._calls.pop(item_id, None) or (self._calls.pop(call_id, None) if call_id else None)
         if known is not None:
             if known[0]:
@@ -439,24 +353,24 @@ class ServerMessageParser:
             call_id = call_id or known[0]
             name = name or known[1]
         if not call_id:
-            raise _FieldError("missing 'call_id' (and no earlier item announced one)")
+            raise FieldError("missing 'call_id' (and no earlier item announced one)")
         if not name:
-            raise _FieldError("missing 'name' (and no earlier item announced the call)")
+            raise FieldError("missing 'name' (and no earlier item announced the call)")
         return [
             FunctionCallRequested(
-                response_id=_s(m, "response_id"),
+                response_id=req_str(m, "response_id"),
                 item_id=item_id,
                 call_id=call_id,
                 name=name,
-                arguments=_s(m, "arguments"),
+                arguments=req_str(m, "arguments"),
             )
         ]
 
     def _response_done(self, m: dict[str, Any]) -> list[Event]:
-        response = _obj(m, "response")
+        response = req_obj(m, "response")
         output = response.get("output") or []
         if output.__class__ is not list:
-            raise _FieldError("'response.output' must be a list")
+            raise FieldError("'response.output' must be a list")
         items = [o for o in output if isinstance(o, dict)]
         ids = tuple(str(o.get("id") or "") for o in items)
         for item_id in ids:
@@ -465,10 +379,10 @@ class ServerMessageParser:
                 self._calls.pop(known[0], None)
         return [
             ResponseDone(
-                response_id=_s(response, "id"),
-                status=_s(response, "status"),
-                status_details=_opt_obj(response, "status_details"),
-                usage=_opt_obj(response, "usage"),
+                response_id=req_str(response, "id"),
+                status=req_str(response, "status"),
+                status_details=opt_obj(response, "status_details"),
+                usage=opt_obj(response, "usage"),
                 output_item_ids=ids,
                 output_types=tuple(str(o.get("type") or "") for o in items),
             )
@@ -477,18 +391,18 @@ class ServerMessageParser:
     def _rate_limits(self, m: dict[str, Any]) -> list[Event]:
         limits = m["rate_limits"]
         if limits.__class__ is not list or not all(isinstance(x, dict) for x in limits):
-            raise _FieldError("'rate_limits' must be a list of objects")
+            raise FieldError("'rate_limits' must be a list of objects")
         return [RateLimitsUpdated(rate_limits=limits)]
 
     def _error(self, m: dict[str, Any]) -> list[Event]:
-        error = _obj(m, "error")
+        error = req_obj(m, "error")
         return [
             ServerError(
-                error_type=_lenient_str(error.get("type")) or "",
-                code=_lenient_str(error.get("code")),
-                message=_lenient_str(error.get("message")) or "",
-                param=_lenient_str(error.get("param")),
-                client_event_id=_lenient_str(error.get("event_id")),
+                error_type=lenient_str(error.get("type")) or "",
+                code=lenient_str(error.get("code")),
+                message=lenient_str(error.get("message")) or "",
+                param=lenient_str(error.get("param")),
+                client_event_id=lenient_str(error.get("event_id")),
             )
         ]
 

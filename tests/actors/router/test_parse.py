@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from actors.router.parse import RAW_LIMIT, ServerMessageParser, parse_server_message
+from actors.router.fields import RAW_LIMIT
+from actors.router.parse import ServerMessageParser, parse_server_message
 from events.base import Event
 from events.protocol import (
     AssistantAudioDelta,
