@@ -49,13 +49,16 @@ def parse_script(lines: Iterable[str | ScriptLine]) -> tuple[ScriptLine, ...]:
     return tuple(line if isinstance(line, ScriptLine) else parse_script_line(line) for line in lines)
 
 
+# Phrased and spoken (ScriptSource's default voice and speed) so that the embedded server's offline recogniser
+# hears the words its brain acts on: "weather ... paris", "time", "remind", "story", "talk ... beginning".
+# Checked end to end in tests/actors/capture (the recogniser adapts over a session, so order matters too).
 DEMO_SCRIPT: tuple[str, ...] = (
     "hello there",
-    "what is the weather in Paris",
+    "what is the weather like in Paris",
     "what time is it",
-    "set a reminder to call mom in five minutes",
-    "tell me a story",
-    "[barge 2500] thank you that is enough",
-    "what did we talk about first",
+    "remind me to call mom in five minutes",
+    "tell me a short story",
+    "[barge 2500] okay stop",
+    "what did we talk about at the beginning",
     "thank you goodbye",
 )

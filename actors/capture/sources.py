@@ -117,14 +117,18 @@ Synthesizer = Callable[[str], bytes]
 class ScriptSource:
     """A scripted user: lines spoken with the offline TTS, each followed by ``vad_silence_ms + 500`` ms of
     silence so that server VAD ends the turn. ``synthesize`` (text -> 24 kHz PCM16) is injectable for tests;
-    it is blocking and runs in a worker thread."""
+    it is blocking and runs in a worker thread.
+
+    The default voice and speed (espeak's ``en-us+f5``, a little slower than usual) are the ones the offline
+    recogniser (pocketsphinx) understood best of those tried; most other voices lose keywords.
+    """
 
     def __init__(
         self,
         lines: Iterable[str | ScriptLine],
         *,
-        voice: str = "en-us",
-        speed: float = 1.0,
+        voice: str = "en-us+f5",
+        speed: float = 0.9,
         vad_silence_ms: int = 500,
         synthesize: Synthesizer | None = None,
     ) -> None:

@@ -48,8 +48,10 @@ def test_parse_rejects_bad_lines_in_one_line(bad: str) -> None:
 def test_demo_script_has_the_required_turns() -> None:
     texts = [parse_script_line(line).text for line in DEMO_SCRIPT]
     assert len(texts) >= 6
-    for required in ("what is the weather in Paris", "what time is it", "tell me a story"):
-        assert required in texts
+    assert any("weather" in text and "Paris" in text for text in texts)
+    assert "what time is it" in texts
+    assert any("tell me a" in text and "story" in text for text in texts)
+    assert any(parse_script_line(line).barges_in for line in DEMO_SCRIPT)
 
 
 def test_nothing_before_session_ready_then_first_line() -> None:
