@@ -6,9 +6,10 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from pipeline.commands import demo_cmd, inspect_cmd, replay_cmd
+    from pipeline.commands import demo_cmd, inspect_cmd, replay_cmd, run_cmd
     from pipeline.server import cli as serve_cli
 
+    run_cmd.add_parser(sub)
     demo_cmd.add_parser(sub)
     serve_cli.add_parser(sub)
     replay_cmd.add_parser(sub)

@@ -43,13 +43,18 @@ def summarise(journal: Journal) -> dict[str, Any]:
     }
 
 
+def _short(value: Any, limit: int = 48) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def render(summary: dict[str, Any]) -> str:
     lines = [f"journal   {summary['path']}"]
     header = summary["header"]
     if header:
         lines.append(f"software  {header['software']}   session {header['session_id']}")
         lines.append(f"started   {header['started_wall']}")
-        config = ", ".join(f"{k}={v}" for k, v in sorted(header["config"].items()))
+        config = ", ".join(f"{k}={_short(v)}" for k, v in sorted(header["config"].items()))
         lines.append(f"config    {config or '-'}")
     lines.append(f"records   {summary['records']}   duration {summary['duration_s']:.3f}s")
     drops = summary["drops"]

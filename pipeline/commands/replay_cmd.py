@@ -4,25 +4,36 @@ from __future__ import annotations
 
 import argparse
 
+from events.envelope import Envelope
+from events.runtime import SessionStarted
 from pipeline.cli import UsageError
 from pipeline.journal import EndReason, JournalError, load_envelopes
 from pipeline.registry import replayable_actors
 from pipeline.replay import replay
 
 
+def session_actors(envelopes: list[Envelope]) -> set[str] | None:
+    for env in envelopes:
+        if isinstance(env.event, SessionStarted):
+            return set(env.event.actors)
+    return None
+
+
 def handle(args: argparse.Namespace) -> int:
     actors = replayable_actors()
+    try:
+        journal, envelopes = load_envelopes(args.journal)
+    except JournalError as exc:
+        raise UsageError(str(exc)) from None
     if args.actor:
         unknown = [a for a in args.actor if a not in actors]
         if unknown:
             raise UsageError(f"unknown actor {unknown[0]!r} (replayable: {', '.join(sorted(actors))})")
         selected = [actors[a] for a in args.actor]
     else:
-        selected = list(actors.values())
-    try:
-        journal, envelopes = load_envelopes(args.journal)
-    except JournalError as exc:
-        raise UsageError(str(exc)) from None
+        # the actors that ran in this session, as its first event recorded them
+        ran = session_actors(envelopes)
+        selected = [a for name, a in actors.items() if ran is None or name in ran]
     config = journal.header.config if journal.header is not None else {}
     if journal.end.reason is not EndReason.CLOSED:
         print(f"note: journal {journal.end.describe()}; replaying the {len(envelopes)} records before that")

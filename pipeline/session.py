@@ -1,0 +1,195 @@
+"""One live session: connect, assemble the actors, run them under the supervisor, report how it went.
+
+Order of the actor list is the shutdown order (upstream first): capture stops producing, the router stops
+reading, the cores drain, the console prints the last lines, and the uploader goes last so that every
+command a core asked for is on the wire before the socket closes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import attrs
+import trio
+
+from actors.capture.actor import capture_actor
+from actors.capture.sources import MicSource, ScriptSource, Source, WavSource
+from actors.conductor.actor import conductor_actor
+from actors.console.actor import console_actor
+from actors.playback.actor import playback_actor
+from actors.playback.sinks import NullSink, Sink, SpeakerSink, WavSink
+from actors.router.actor import router_actor
+from actors.transcripts.actor import transcripts_actor
+from actors.uploader.actor import uploader_actor
+from pipeline.bus import Bus
+from pipeline.clock import TrioClock
+from pipeline.config import RunConfig
+from pipeline.connection import ConnectionFailed, Endpoint, connect, resolve_endpoint
+from pipeline.journal import FsyncPolicy, JournalWriter, make_header, read_journal
+from pipeline.projection import Conversation
+from pipeline.runtime import ActorSpec, SessionOutcome, clock_actor, run_session
+from pipeline.server import ServerConfig, serve
+
+
+class SessionSetupError(Exception):
+    """Something the user can fix before a session starts (bad input file, no microphone): one line."""
+
+
+@attrs.frozen(kw_only=True)
+class SessionResult:
+    outcome: SessionOutcome
+    journal: Path
+    audio: Path | None
+    conversation: Conversation
+    failure: str | None  # one line when the session failed (connection, server error, actor failure)
+
+
+def default_paths(config: RunConfig, now: datetime | None = None) -> tuple[Path, Path | None]:
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    journal = config.journal or Path("journals") / f"session-{stamp}.rtpj"
+    if config.output in (None, "wav"):
+        audio: Path | None = journal.with_suffix(".wav")
+    elif config.output in ("none", "speaker"):
+        audio = None
+    else:
+        audio = Path(config.output)
+    return journal, audio
+
+
+def make_source(config: RunConfig) -> Source:
+    if config.input == "script":
+        from pipeline.audio.tts import USER_VOICE
+
+        # the scripted user speaks with the voice the offline recogniser hears best (pipeline/audio/tts.py)
+        return ScriptSource(
+            list(config.script) or _demo_script(), voice=USER_VOICE, vad_silence_ms=config.vad_silence_duration_ms
+        )
+    if config.input == "mic":
+        return MicSource()
+    path = Path(config.input)
+    try:
+        return WavSource(path)
+    except FileNotFoundError:
+        raise SessionSetupError(f"--input {path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise SessionSetupError(f"--input {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+
+def _demo_script() -> list[str]:
+    from actors.capture.script import DEMO_SCRIPT
+
+    return list(DEMO_SCRIPT)
+
+
+def make_sink(config: RunConfig, audio: Path | None) -> Sink:
+    if config.output == "speaker":
+        return SpeakerSink()
+    if audio is None:
+        return NullSink()
+    return WavSink(audio)
+
+
+def core_config(config: RunConfig, tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The flat map every core is built from; the journal header holds exactly this (redacted)."""
+    data = config.for_cores()
+    data["session"] = config.session_object(tools)
+    if config.input == "script" and not config.script:
+        data["script"] = _demo_script()
+    return data
+
+
+def build_actors(
+    config: RunConfig,
+    cores: Mapping[str, Any],
+    ws: Any,
+    *,
+    source: Source,
+    sink: Sink,
+    conversation: Conversation,
+    stream: TextIO | None,
+) -> list[ActorSpec]:
+    return [
+        capture_actor(source, chunk_ms=config.chunk_ms, fast=config.fast),
+        router_actor(ws),
+        conductor_actor(cores),
+        transcripts_actor(cores),
+        playback_actor(sink, realtime=not config.fast),
+        console_actor(quiet=config.quiet, stream=stream, conversation=conversation),
+        clock_actor(),
+        uploader_actor(ws),
+    ]
+
+
+def _session_failure(journal_path: Path) -> str | None:
+    """The conductor's ``SessionFailed`` reason, if the session gave up (read back from the journal)."""
+    for record in read_journal(journal_path).records:
+        if record.tag == "session.failed":
+            return str(record.payload.get("reason", "session failed"))
+    return None
+
+
+async def run_live(config: RunConfig, *, stream: TextIO | None = None) -> SessionResult:
+    """Run one session end to end. Setup mistakes raise ``SessionSetupError``; everything after the journal
+    is open is reported in the result (and journaled)."""
+    journal_path, audio_path = default_paths(config)
+    source = make_source(config)
+    try:
+        endpoint = resolve_endpoint(config.server, config.model, config.api_key, base_url=os.environ.get("OPENAI_BASE_URL"))
+    except ValueError as exc:
+        raise SessionSetupError(str(exc)) from None
+    cores = core_config(config)
+    conversation = Conversation()
+    try:
+        fsync = FsyncPolicy.from_text(config.journal_fsync)
+    except ValueError as exc:
+        raise SessionSetupError(str(exc)) from None
+
+    async with trio.open_nursery() as nursery:
+        if endpoint.needs_local_server:
+            handle = await nursery.start(serve, ServerConfig())
+            endpoint = endpoint.at(handle.realtime_url)
+        result = await _run_connected(config, endpoint, cores, journal_path, audio_path, source, conversation, fsync, stream)
+        nursery.cancel_scope.cancel()
+    return result
+
+
+async def _run_connected(
+    config: RunConfig,
+    endpoint: Endpoint,
+    cores: dict[str, Any],
+    journal_path: Path,
+    audio_path: Path | None,
+    source: Source,
+    conversation: Conversation,
+    fsync: FsyncPolicy,
+    stream: TextIO | None,
+) -> SessionResult:
+    header_config = {**cores, "server_url": endpoint.describe(), "server_kind": endpoint.kind}
+    writer = JournalWriter(journal_path, make_header(header_config), fsync=fsync)
+    bus = Bus(clock=TrioClock(), journal=writer)
+    sink = make_sink(config, audio_path)
+    try:
+        async with connect(endpoint) as ws:
+            specs = build_actors(config, cores, ws, source=source, sink=sink, conversation=conversation, stream=stream)
+            outcome = await run_session(specs, bus=bus)
+    except ConnectionFailed as exc:
+        writer.close()
+        return SessionResult(
+            outcome=SessionOutcome(failed_actor="connection", error=str(exc)),
+            journal=journal_path,
+            audio=None,
+            conversation=conversation,
+            failure=str(exc),
+        )
+    failure = None
+    if not outcome.ok:
+        failure = f"{outcome.failed_actor} failed: {outcome.error}"
+    else:
+        failure = _session_failure(journal_path)
+    return SessionResult(
+        outcome=outcome, journal=journal_path, audio=audio_path, conversation=conversation, failure=failure
+    )
