@@ -136,6 +136,12 @@ class SessionOutcome:
 
 
 def one_line(exc: BaseException) -> str:
+    """``Type: first line`` of an error; a group holding one real error (a shell's nursery) is unwrapped."""
+    while isinstance(exc, BaseExceptionGroup):
+        real = [e for e in exc.exceptions if not isinstance(e, trio.Cancelled)]
+        if len(real) != 1:
+            break
+        exc = real[0]
     text = str(exc).strip().splitlines()
     detail = text[0] if text else ""
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__

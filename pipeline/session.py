@@ -25,6 +25,7 @@ from actors.playback.sinks import NullSink, Sink, SpeakerSink, WavSink
 from actors.router.actor import router_actor
 from actors.transcripts.actor import transcripts_actor
 from actors.uploader.actor import uploader_actor
+from events.playback import SessionFailed
 from pipeline.bus import Bus
 from pipeline.clock import TrioClock
 from pipeline.config import RunConfig
@@ -177,6 +178,8 @@ async def _run_connected(
             specs = build_actors(config, cores, ws, source=source, sink=sink, conversation=conversation, stream=stream)
             outcome = await run_session(specs, bus=bus)
     except ConnectionFailed as exc:
+        # the journal says why the session never started
+        bus.publish_nowait_unchecked(SessionFailed(reason=str(exc)), source="connection")
         writer.close()
         return SessionResult(
             outcome=SessionOutcome(failed_actor="connection", error=str(exc)),

@@ -138,3 +138,18 @@ async def test_small_inboxes_still_deliver_everything(
     with trio.fail_after(30):
         await run_session([numbers_source(list(range(100))), doubler(), small], bus=bus, end_when=["source"])
     assert seen == [2 * v for v in range(100)]
+
+
+async def test_a_failure_inside_a_shells_nursery_is_reported_as_its_one_line(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    async def nested(ctx: ActorContext) -> None:
+        with ctx.inbox:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(trio.sleep_forever)
+                raise ValueError("bad tool argument 'unit'")
+
+    bus = new_bus(tmp_path / "n.rtpj")
+    with trio.fail_after(30):
+        outcome = await run_session([ActorSpec(name="tools", consumes=(), shell=nested)], bus=bus)
+    assert outcome.error == "ValueError: bad tool argument 'unit'"
