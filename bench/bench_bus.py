@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import trio
+import trio.lowlevel
 
 from bench.common import Result
 from events.audio import AudioChunk
@@ -38,7 +39,7 @@ def run() -> list[Result]:
                 # stamp just before publishing; seq is predictable (single publisher)
                 sent[bus._next_seq] = time.perf_counter()
                 await bus.publish(AudioChunk(index=i, pcm=pcm), source="capture")
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
             bus.close()
         bus.journal.close()  # type: ignore[union-attr]
 
