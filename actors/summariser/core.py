@@ -1,0 +1,338 @@
+"""Summariser core: old turns become one system message at the root; the items it replaces are deleted.
+
+Theory of operation
+-------------------
+The core folds its own ``Conversation`` (pipeline/projection.py) from every envelope it is given, then
+decides. One summary at a time; the phase says where it is::
+
+    IDLE ──response.done, window ≥ trigger, > keep_last_turns turns, something to summarise──┐
+     ▲                                                                                         │
+     │      AWAITING_TRANSCRIPTS ──all candidate transcripts settled, or :transcripts timer──► │
+     │                                                                                         ▼
+     ├──SummaryFailed / empty text──(SummaryAbandoned, same id next time)────────────── GENERATING
+     │                                                                                         │ SummaryGenerated
+     ├──error on our create / :ack timer──(SummaryAbandoned, nothing deleted)────────── INSERTING
+     │                                                                                         │ item.added sum_NNN
+     └──every delete acknowledged, refused, or :ack timer──(SummaryApplied)──────────── DELETING
+
+* Candidates are fixed when a summary starts: every item but the last ``keep_last_turns``. A function call
+  stays with its output: a call whose output is kept (or has not arrived) is kept too, so the server never
+  holds an output whose call was deleted.
+* A user turn whose transcript is pending is waited for, at most ``summary_transcript_wait_ms``. A turn
+  with no text when the summary is requested (transcript unavailable, still pending after the wait, an
+  assistant item without a transcript) is **kept verbatim**: never deleted unsummarised. Kept turns end up
+  after the summary, in their order.
+* When no candidate has text other than a previous summary, nothing happens: no empty summary is inserted
+  and nothing is deleted. A previous summary (``sum_NNN``) among the candidates is folded into the new one
+  and replaced with the rest.
+* The summary is created at the root (``previous_item_id: "root"``) with id ``sum_001``, ``sum_002``...; the
+  deletes are sent only after the server's ``conversation.item.added`` for it, so nothing is deleted unless
+  its summary is in place. An id is reused only when its attempt ended before the create was sent.
+* Every wait is a timer keyed by the attempt (``summariser:<attempt>:transcripts``/``:ack``/``:deletes``): a stale
+  expiry is ignored. Client ``event_id``s are ``summariser_0001``...; a server ``error`` naming the create
+  abandons the attempt, one naming a delete leaves that item in place (reported in ``SummaryApplied``).
+* An abandoned attempt returns to IDLE; the next ``response.done`` over the trigger starts a new one.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from events import commands
+from events.base import Event
+from events.envelope import Envelope
+from events.protocol import ItemAdded, ItemDeleted, ResponseDone, ServerError
+from events.runtime import TimerCancelled, TimerFired, TimerRequested
+from events.summary import (
+    SummaryAbandoned,
+    SummaryApplied,
+    SummaryFailed,
+    SummaryGenerated,
+    SummaryRequested,
+)
+from events.transcripts import TranscriptResolved, TranscriptUnavailable
+from pipeline.projection import Conversation, Turn
+
+NAME = "summariser"
+SUMMARY_PREFIX = "sum_"
+STYLES = ("paragraph", "bullets", "json")
+
+_STYLE_INSTRUCTIONS = {
+    "paragraph": "as one concise paragraph",
+    "bullets": "as a short list of bullet points, one line each, starting with '- '",
+    "json": (
+        'as a JSON object with the keys "topics", "facts" and "open_requests", each a list of short strings; '
+        "output only the JSON"
+    ),
+}
+
+
+class Phase(enum.Enum):
+    IDLE = "idle"
+    AWAITING_TRANSCRIPTS = "awaiting_transcripts"
+    GENERATING = "generating"
+    INSERTING = "inserting"
+    DELETING = "deleting"
+
+
+def summary_prompt(language: str, style: str) -> str:
+    """The system prompt of the summary model (the seed's, with language and style as options)."""
+    return (
+        "You summarise conversations between a user and a voice assistant. "
+        f"Summarise the conversation below in {language}, {_STYLE_INSTRUCTIONS[style]}, so that it can be used "
+        "as context for the rest of the dialogue. Keep names, places, numbers, decisions and what the user "
+        "asked for, in the order they came up. A line starting with 'system:' is the summary of the earlier "
+        "conversation: fold it in. Output only the summary."
+    )
+
+
+def transcript_line(turn: Turn) -> str:
+    """One line per turn, role-labelled, whitespace collapsed."""
+    text = " ".join((turn.text or "").split())
+    if turn.kind == "function_call":
+        return f"assistant: (called the tool {text})"
+    if turn.kind == "function_call_output":
+        return f"tool: {text}"
+    return f"{turn.role}: {text}"
+
+
+def is_summary(turn: Turn) -> bool:
+    return turn.kind == "message" and turn.role == "system" and turn.item_id.startswith(SUMMARY_PREFIX)
+
+
+def has_text(turn: Turn) -> bool:
+    return turn.text is not None and bool(turn.text.strip()) and turn.status not in ("pending", "unavailable")
+
+
+class SummariserCore:
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        trigger: int = 2000,
+        keep_last_turns: int = 2,
+        model: str = "gpt-4o-mini",
+        language: str = "French",
+        style: str = "paragraph",
+        transcript_wait_ms: int = 3000,
+        ack_timeout_ms: int = 5000,
+    ) -> None:
+        if style not in STYLES:
+            raise ValueError(f"summary_style must be one of {', '.join(STYLES)}, not {style!r}")
+        if keep_last_turns < 0:
+            raise ValueError("keep_last_turns must be >= 0")
+        self.enabled = enabled
+        self.trigger = trigger
+        self.keep_last_turns = keep_last_turns
+        self.model = model
+        self.prompt = summary_prompt(language, style)
+        self.transcript_wait_ms = transcript_wait_ms
+        self.ack_timeout_ms = ack_timeout_ms
+        self.conversation = Conversation()
+        self.phase = Phase.IDLE
+        self._number = 1  # of the next summary id
+        self._attempt = 0
+        self._commands = 0
+        self._timer: str | None = None
+        self._window_before: int | None = None
+        self._candidates: tuple[str, ...] = ()
+        self._replace: tuple[str, ...] = ()
+        self._summaries: frozenset[str] = frozenset()  # previous summaries among _replace
+        self._create_id: str | None = None
+        self._deletes: dict[str, str] = {}  # delete event_id -> item_id, while unanswered
+        self._deleted: set[str] = set()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SummariserCore:
+        return cls(
+            enabled=bool(config.get("summary_enabled", True)),
+            trigger=int(config.get("summary_trigger", 2000)),
+            keep_last_turns=int(config.get("keep_last_turns", 2)),
+            model=str(config.get("summary_model", "gpt-4o-mini")),
+            language=str(config.get("summary_language", "French")),
+            style=str(config.get("summary_style", "paragraph")),
+            transcript_wait_ms=int(config.get("summary_transcript_wait_ms", 3000)),
+            ack_timeout_ms=int(config.get("summary_ack_timeout_ms", 5000)),
+        )
+
+    @property
+    def summary_id(self) -> str:
+        return f"{SUMMARY_PREFIX}{self._number:03d}"
+
+    # -- the state machine ----------------------------------------------------------------------------------
+
+    def handle(self, env: Envelope) -> Sequence[Event]:
+        self.conversation.apply(env)
+        ev = env.event
+        phase = self.phase
+        if isinstance(ev, ResponseDone):
+            return self._maybe_start(ev) if phase is Phase.IDLE else []
+        if isinstance(ev, TimerFired):
+            return self._on_timer(ev) if ev.key == self._timer else []
+        if phase is Phase.AWAITING_TRANSCRIPTS and isinstance(ev, TranscriptResolved | TranscriptUnavailable | ItemDeleted):
+            return [] if self._pending_transcripts() else self._request()
+        if phase is Phase.GENERATING and isinstance(ev, SummaryGenerated | SummaryFailed):
+            return self._on_generated(ev) if ev.summary_id == self.summary_id else []
+        if phase is Phase.INSERTING:
+            if isinstance(ev, ItemAdded) and ev.item_id == self.summary_id:
+                return self._delete_replaced()
+            if isinstance(ev, ServerError) and ev.client_event_id is not None and ev.client_event_id == self._create_id:
+                return self._abandon(f"the server refused the summary item: {ev.one_line()}", id_used=True)
+        if phase is Phase.DELETING:
+            if isinstance(ev, ItemDeleted) and ev.item_id in self._deletes.values():
+                self._deletes = {k: v for k, v in self._deletes.items() if v != ev.item_id}
+                self._deleted.add(ev.item_id)
+                return self._finish() if not self._deletes else []
+            if isinstance(ev, ServerError) and ev.client_event_id in self._deletes:
+                del self._deletes[ev.client_event_id]
+                return self._finish() if not self._deletes else []
+        return []
+
+    def _maybe_start(self, ev: ResponseDone) -> list[Event]:
+        total = ev.total_tokens
+        if not self.enabled or total is None or total < self.trigger:
+            return []
+        turns = self.conversation.turns
+        if len(turns) <= self.keep_last_turns:
+            return []
+        candidates = self._select(turns)
+        if not any(not is_summary(t) and (has_text(t) or self._waitable(t)) for t in candidates):
+            return []  # nothing to summarise: no empty summary, no deletes
+        self._attempt += 1
+        self._window_before = total
+        self._candidates = tuple(t.item_id for t in candidates)
+        if self._pending_transcripts():
+            self.phase = Phase.AWAITING_TRANSCRIPTS
+            return [self._start_timer("transcripts", self.transcript_wait_ms)]
+        return self._request()
+
+    def _select(self, turns: list[Turn]) -> list[Turn]:
+        split = len(turns) - self.keep_last_turns
+        head, kept = turns[:split], turns[split:]
+        kept_outputs = {t.call_id for t in kept if t.kind == "function_call_output"}
+        head_outputs = {t.call_id for t in head if t.kind == "function_call_output"}
+        return [
+            t
+            for t in head
+            if not (t.kind == "function_call" and (t.call_id in kept_outputs or t.call_id not in head_outputs))
+        ]
+
+    @staticmethod
+    def _waitable(turn: Turn) -> bool:
+        return turn.kind == "message" and turn.role == "user" and turn.status == "pending"
+
+    def _pending_transcripts(self) -> bool:
+        for item_id in self._candidates:
+            turn = self.conversation.turn(item_id)
+            if turn is not None and self._waitable(turn):
+                return True
+        return False
+
+    def _request(self) -> list[Event]:
+        out = self._stop_timer()
+        turns = [t for t in map(self.conversation.turn, self._candidates) if t is not None and has_text(t)]
+        if not any(not is_summary(t) for t in turns):
+            self.phase = Phase.IDLE  # what had no transcript is kept; nothing is left to summarise
+            return out
+        # the previous summary first, then the turns in their order
+        ordered = [t for t in turns if is_summary(t)] + [t for t in turns if not is_summary(t)]
+        self._replace = tuple(t.item_id for t in turns)
+        self._summaries = frozenset(t.item_id for t in turns if is_summary(t))
+        messages = (
+            {"role": "system", "content": self.prompt},
+            {"role": "user", "content": "\n".join(transcript_line(t) for t in ordered)},
+        )
+        self.phase = Phase.GENERATING
+        request = SummaryRequested(
+            summary_id=self.summary_id, messages=messages, model=self.model, item_ids_to_replace=self._replace
+        )
+        return [*out, request]
+
+    def _on_generated(self, ev: SummaryGenerated | SummaryFailed) -> list[Event]:
+        if isinstance(ev, SummaryFailed):
+            return self._abandon(f"the summary model failed: {ev.error}", id_used=False)
+        text = ev.text.strip()
+        if not text:
+            return self._abandon("the summary model returned an empty summary", id_used=False)
+        self._create_id = self._next_command_id()
+        self.phase = Phase.INSERTING
+        create = commands.item_create(self._create_id, commands.system_message(self.summary_id, text), "root")
+        return [create, self._start_timer("ack", self.ack_timeout_ms)]
+
+    def _delete_replaced(self) -> list[Event]:
+        out = self._stop_timer()
+        present = set(self.conversation.item_ids)
+        deletes = []
+        self._deletes, self._deleted = {}, set()
+        for item_id in self._replace:
+            if item_id in present:
+                event_id = self._next_command_id()
+                self._deletes[event_id] = item_id
+                deletes.append(commands.item_delete(event_id, item_id))
+            else:
+                self._deleted.add(item_id)  # gone already (deleted by someone else meanwhile)
+        self.phase = Phase.DELETING
+        if not deletes:
+            return [*out, *self._finish()]
+        return [*out, *deletes, self._start_timer("deletes", self.ack_timeout_ms)]
+
+    def _finish(self) -> list[Event]:
+        out = self._stop_timer()
+        deleted = tuple(i for i in self._replace if i in self._deleted)
+        applied = SummaryApplied(
+            summary_id=self.summary_id,
+            replaced_turns=sum(1 for i in deleted if i not in self._summaries),
+            window_before=self._window_before,
+            replaced_item_ids=deleted,
+            undeleted_item_ids=tuple(i for i in self._replace if i not in self._deleted),
+        )
+        self._number += 1
+        self._reset()
+        return [*out, applied]
+
+    def _on_timer(self, ev: TimerFired) -> list[Event]:
+        self._timer = None  # it fired: nothing to cancel
+        if self.phase is Phase.AWAITING_TRANSCRIPTS:
+            return self._request()
+        if self.phase is Phase.INSERTING:
+            return self._abandon(
+                f"no conversation.item.added for {self.summary_id} within {self.ack_timeout_ms} ms", id_used=True
+            )
+        if self.phase is Phase.DELETING:
+            self._deletes = {}
+            return self._finish()
+        return []
+
+    def _abandon(self, reason: str, *, id_used: bool) -> list[Event]:
+        out = self._stop_timer()
+        abandoned = SummaryAbandoned(summary_id=self.summary_id, reason=reason)
+        if id_used:  # the create was sent: the server may still add it, so that id is never reused
+            self._number += 1
+        self._reset()
+        return [*out, abandoned]
+
+    def _reset(self) -> None:
+        self.phase = Phase.IDLE
+        self._candidates = self._replace = ()
+        self._summaries = frozenset()
+        self._create_id = None
+        self._deletes, self._deleted = {}, set()
+        self._window_before = None
+
+    # -- helpers --------------------------------------------------------------------------------------------
+
+    def _next_command_id(self) -> str:
+        self._commands += 1
+        return f"{NAME}_{self._commands:04d}"
+
+    def _start_timer(self, what: str, delay_ms: int) -> TimerRequested:
+        self._timer = f"{NAME}:{self._attempt}:{what}"
+        return TimerRequested(key=self._timer, delay_ms=delay_ms)
+
+    def _stop_timer(self) -> list[Event]:
+        if self._timer is None:
+            return []
+        key, self._timer = self._timer, None
+        return [TimerCancelled(key=key)]
