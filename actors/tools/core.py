@@ -1,0 +1,220 @@
+"""Tools core: the tool-call lifecycle, from ``function_call_arguments.done`` to the one ``response.create``.
+
+Theory of operation
+-------------------
+Each ``FunctionCallRequested`` is checked before anything runs: the tool must be one the session declared
+(config key ``tools``, else ``session.tools``: the same list the model was given), the arguments must parse
+as a JSON object (an empty string counts as ``{}``), and they must validate against the tool's JSON schema
+(``jsonschema``, Draft 2020-12). A call that fails a check is answered at once with a ``function_call_output``
+carrying ``{"error": "...", "kind": "unknown_tool" | "invalid_json" | "invalid_arguments"}`` and journaled as
+``ToolRejected``; a call that passes becomes ``ToolRunRequested`` and the shell runs it. The shell's
+``ToolResult`` (an edge event: replay never runs a tool) is sent back as the ``function_call_output``.
+
+The calls of one response form a batch, which asks for exactly one ``response.create``::
+
+    COLLECTING ──ResponseDone──► AWAITING_OUTPUTS ──last output sent──► READY ──no response active──► (sent)
+        │   (calls arrive; outputs may be sent already)                   │
+        └──ResponseDone with every output already sent────────────────────┘
+    READY/AWAITING_OUTPUTS ──the response was cancelled──► dropped, outputs still sent, no response.create
+
+* ``response.create`` waits for both the response's ``response.done`` and every output of its calls,
+  whichever comes last, so the server never answers ``conversation_already_has_active_response`` for it.
+* It also waits while another response is active (created, not done) or while our previous
+  ``response.create`` has not been answered by a ``response.created``: ready batches go out one at a time,
+  oldest first. A server error naming one of our ``response.create``s (e.g. a response the user's speech
+  started in the meantime) puts its batch back (at most ``MAX_CREATE`` attempts in all).
+* A cancelled response (the user spoke over it) still gets its outputs, but no ``response.create``: the
+  user's new turn has its own response, which sees the outputs.
+* A call id seen twice, or a result for a call we do not know, is ignored.
+
+Ids: client ``event_id``s are ``tools_0001``, ``tools_0002``...
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import jsonschema
+
+from events import commands
+from events.base import Event, thaw
+from events.envelope import Envelope
+from events.protocol import FunctionCallRequested, ResponseCreated, ResponseDone, ServerError
+from events.tools import ToolRejected, ToolResult, ToolRunRequested
+
+NAME = "tools"
+MAX_CREATE = 3
+MAX_REMEMBERED_CREATES = 16
+MAX_ERROR_CHARS = 300
+
+
+def error_output(message: str, kind: str) -> str:
+    """The error object the model reads in a ``function_call_output``: one line, bounded."""
+    line = " ".join(message.split())
+    if len(line) > MAX_ERROR_CHARS:
+        line = line[: MAX_ERROR_CHARS - 3] + "..."
+    return json.dumps({"error": line, "kind": kind}, ensure_ascii=False)
+
+
+class BatchState(enum.Enum):
+    COLLECTING = "collecting"  # the response is still streaming; calls may still arrive
+    AWAITING_OUTPUTS = "awaiting_outputs"  # response.done seen; some outputs not sent yet
+    READY = "ready"  # response.done seen and every output sent: a response.create is due
+
+
+@attrs.define
+class _Batch:
+    response_id: str
+    state: BatchState = BatchState.COLLECTING
+    running: set[str] = attrs.field(factory=set)  # call ids whose output is not sent yet
+    cancelled: bool = False
+    attempts: int = 0
+
+
+def _schema_error(error: jsonschema.ValidationError) -> str:
+    where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return f"arguments{where}: {error.message}"
+
+
+class ToolsCore:
+    def __init__(self, tools: Sequence[Mapping[str, Any]] = ()) -> None:
+        self._validators: dict[str, jsonschema.Draft202012Validator] = {}
+        for entry in tools:
+            plain = thaw(entry)
+            name = plain.get("name")
+            if plain.get("type", "function") != "function" or not isinstance(name, str):
+                continue
+            schema = plain.get("parameters") or {"type": "object"}
+            self._validators[name] = jsonschema.Draft202012Validator(schema)
+        self._calls: dict[str, str] = {}  # call_id -> response_id, for every call ever seen
+        self._batches: dict[str, _Batch] = {}  # response_id -> its batch, oldest first
+        self._active: set[str] = set()  # responses created and not done
+        self._create_pending: str | None = None  # event_id of our response.create not yet answered
+        self._creates: dict[str, _Batch] = {}  # our recent response.create ids -> their batch (for errors)
+        self._counter = 0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> ToolsCore:
+        tools = config.get("tools")
+        if tools is None:
+            session = config.get("session") or {}
+            tools = session.get("tools") if isinstance(session, Mapping) else None
+        return cls(tools or ())
+
+    @property
+    def tool_names(self) -> tuple[str, ...]:
+        return tuple(self._validators)
+
+    def handle(self, env: Envelope) -> Sequence[Event]:
+        ev = env.event
+        if isinstance(ev, FunctionCallRequested):
+            return self._on_call(ev)
+        if isinstance(ev, ToolResult):
+            return self._on_result(ev)
+        if isinstance(ev, ResponseCreated):
+            self._active.add(ev.response_id)
+            self._create_pending = None
+            return []
+        if isinstance(ev, ResponseDone):
+            return self._on_response_done(ev)
+        if isinstance(ev, ServerError):
+            return self._on_error(ev)
+        return []
+
+    def _next_id(self) -> str:
+        self._counter += 1
+        return f"{NAME}_{self._counter:04d}"
+
+    # -- calls --------------------------------------------------------------------------------------------
+
+    def _check(self, ev: FunctionCallRequested) -> tuple[str, str] | None:
+        """(kind, message) when the call must not run."""
+        validator = self._validators.get(ev.name)
+        if validator is None:
+            known = ", ".join(self._validators) or "none"
+            return "unknown_tool", f"unknown tool {ev.name!r} (available: {known})"
+        text = ev.arguments if ev.arguments.strip() else "{}"
+        try:
+            arguments = json.loads(text)
+        except ValueError as exc:
+            return "invalid_json", f"arguments are not valid JSON: {exc}"
+        if not isinstance(arguments, dict):
+            return "invalid_arguments", f"arguments must be a JSON object, got {type(arguments).__name__}"
+        best = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+        if best is not None:
+            return "invalid_arguments", _schema_error(best)
+        return None
+
+    def _on_call(self, ev: FunctionCallRequested) -> list[Event]:
+        if ev.call_id in self._calls:
+            return []
+        self._calls[ev.call_id] = ev.response_id
+        batch = self._batches.setdefault(ev.response_id, _Batch(response_id=ev.response_id))
+        problem = self._check(ev)
+        if problem is None:
+            batch.running.add(ev.call_id)
+            arguments = ev.arguments if ev.arguments.strip() else "{}"
+            return [ToolRunRequested(call_id=ev.call_id, name=ev.name, arguments_json=arguments, response_id=ev.response_id)]
+        kind, message = problem
+        output = error_output(message, kind)
+        return [
+            ToolRejected(call_id=ev.call_id, name=ev.name, response_id=ev.response_id, error_kind=kind, output=output),
+            commands.function_call_output(self._next_id(), ev.call_id, output),
+        ]
+
+    def _on_result(self, ev: ToolResult) -> list[Event]:
+        response_id = self._calls.get(ev.call_id)
+        batch = self._batches.get(response_id) if response_id is not None else None
+        if batch is None or ev.call_id not in batch.running:
+            return []
+        batch.running.discard(ev.call_id)
+        out: list[Event] = [commands.function_call_output(self._next_id(), ev.call_id, ev.output)]
+        if batch.state is BatchState.AWAITING_OUTPUTS and not batch.running:
+            batch.state = BatchState.READY
+        return out + self._create_due()
+
+    # -- responses ----------------------------------------------------------------------------------------
+
+    def _on_response_done(self, ev: ResponseDone) -> list[Event]:
+        if ev.status == "in_progress":
+            return []
+        self._active.discard(ev.response_id)
+        batch = self._batches.get(ev.response_id)
+        if batch is not None and batch.state is BatchState.COLLECTING:
+            batch.cancelled = ev.status == "cancelled"
+            batch.state = BatchState.AWAITING_OUTPUTS if batch.running else BatchState.READY
+        return self._create_due()
+
+    def _on_error(self, ev: ServerError) -> list[Event]:
+        batch = self._creates.pop(ev.client_event_id, None) if ev.client_event_id else None
+        if batch is None:
+            return []
+        if self._create_pending == ev.client_event_id:
+            self._create_pending = None
+        if batch.attempts < MAX_CREATE:
+            # put it back at the front: it is still the oldest ready batch
+            self._batches = {batch.response_id: batch, **self._batches}
+        return self._create_due()
+
+    def _create_due(self) -> list[Event]:
+        """At most one ``response.create``: for the oldest ready batch, when nothing else is in flight."""
+        for response_id, batch in list(self._batches.items()):
+            if batch.state is not BatchState.READY:
+                continue
+            if batch.cancelled:
+                del self._batches[response_id]
+                continue
+            if self._active or self._create_pending is not None:
+                return []
+            del self._batches[response_id]
+            batch.attempts += 1
+            self._create_pending = self._next_id()
+            self._creates[self._create_pending] = batch
+            while len(self._creates) > MAX_REMEMBERED_CREATES:
+                del self._creates[next(iter(self._creates))]
+            return [commands.response_create(self._create_pending)]
+        return []
