@@ -1,0 +1,95 @@
+"""Tracer actor: the session as Maxim sees it (sessions, traces, generations, tool calls, errors).
+
+Consumes: the conversation events (``PROJECTION_EVENTS``: items, transcripts, assistant text, function calls,
+``response.done``, our own commands, whose ``function_call_output`` items are the tool results),
+``ResponseCreated``, the errors (``ServerError``, ``ProtocolViolation``, ``ActorFailed``, ``SessionFailed``),
+and, when their modules are loaded, the tools' and summariser's events, found by tag (``tool.result``,
+``tool.rejected``, ``summary.*``) so that this actor does not depend on them.
+Emits: no events. Its outputs are operations on an external service (see core.py), so replay has nothing to
+compare and there is no ``REPLAYABLE``; the core is still pure and is tested by value.
+
+Backend: with ``MAXIM_API_KEY`` and ``MAXIM_LOG_REPO_ID`` the maxim-py logger (``MAXIM_BASE_URL`` passed
+explicitly: the SDK does not read it), else ``<journal>.trace.jsonl`` with the same operations, else nothing.
+Keys are read from ``environ`` and never written anywhere.
+
+Buffer and drop policy: an inbox of 1024 events; nothing it consumes is droppable. Applying an operation only
+queues it (the SDK uploads from its own threads every 10 s), so a slow Maxim never slows the event loop.
+At end of input it records what is still open, ends the session, and closes the backend in a worker thread;
+on cancellation it does the same under a shield. Either way the close is bounded by ``flush_timeout_s``: a
+slow or dead Maxim delays the end of the session by at most that much (the SDK's requests are bounded too,
+so its threads do not hold up process exit for longer).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from actors.tracer.backends import JsonlBackend, MaximBackend, make_backend
+from actors.tracer.core import NAME, OPTIONAL_TAGS, TraceCore
+from actors.tracer.ops import Op
+from events.base import Event, registered_tags
+from events.playback import SessionFailed
+from events.protocol import ProtocolViolation, ResponseCreated, ServerError
+from events.runtime import ActorFailed
+from pipeline.projection import PROJECTION_EVENTS
+from pipeline.runtime import ActorContext, ActorSpec
+
+__all__ = ["CONSUMES", "NAME", "tracer_actor"]
+
+CONSUMES: frozenset[type[Event]] = PROJECTION_EVENTS | {
+    ResponseCreated,
+    ServerError,
+    ProtocolViolation,
+    ActorFailed,
+    SessionFailed,
+}
+CAPACITY = 1024
+
+
+def consumed_types() -> frozenset[type[Event]]:
+    """``CONSUMES`` plus the optional tools/summary events whose modules are loaded now."""
+    tags = registered_tags()
+    return CONSUMES | {tags[tag] for tag in OPTIONAL_TAGS if tag in tags}
+
+
+def _apply(backend: MaximBackend | JsonlBackend | None, ops: Iterable[Op], t_ns: int) -> None:
+    if backend is not None:
+        for op in ops:
+            backend.apply(op, t_ns)
+
+
+def tracer_actor(
+    *,
+    journal_path: Path | str | None,
+    config: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    flush_timeout_s: float = 5.0,
+) -> ActorSpec:
+    """The tracer for one run. ``config`` is the flat core config (``maxim_session_name``,
+    ``maxim_session_tags``, ``maxim_session_id``, ``model``, ``summary_model``); ``environ`` defaults to
+    ``os.environ``; ``flush_timeout_s`` bounds the final flush and each of the SDK's requests."""
+    journal = Path(journal_path) if journal_path is not None else None
+
+    async def shell(ctx: ActorContext) -> None:
+        backend = make_backend(os.environ if environ is None else environ, journal, flush_timeout_s)
+        session_id = config.get("maxim_session_id") or uuid.uuid4().hex
+        core = TraceCore.from_config({**config, "maxim_session_id": session_id})
+        last_t_ns = 0
+        try:
+            with ctx.inbox:
+                async for env in ctx.inbox:
+                    last_t_ns = env.t_ns
+                    _apply(backend, core.handle(env), env.t_ns)
+        finally:
+            with trio.move_on_after(flush_timeout_s, shield=True):
+                _apply(backend, core.finish(), last_t_ns)
+                if backend is not None:
+                    await trio.to_thread.run_sync(backend.close, abandon_on_cancel=True)
+
+    return ActorSpec(name=NAME, consumes=consumed_types(), shell=shell, capacity=CAPACITY)
