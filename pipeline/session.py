@@ -8,7 +8,7 @@ command a core asked for is on the wire before the socket closes.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -112,6 +112,7 @@ def build_actors(
     sink: Sink,
     conversation: Conversation,
     stream: TextIO | None,
+    observers: Sequence[ActorSpec] = (),
 ) -> list[ActorSpec]:
     return [
         capture_actor(source, chunk_ms=config.chunk_ms, fast=config.fast),
@@ -121,6 +122,7 @@ def build_actors(
         playback_actor(sink, realtime=not config.fast),
         console_actor(quiet=config.quiet, stream=stream, conversation=conversation),
         clock_actor(),
+        *observers,
         uploader_actor(ws),
     ]
 
@@ -133,7 +135,9 @@ def _session_failure(journal_path: Path) -> str | None:
     return None
 
 
-async def run_live(config: RunConfig, *, stream: TextIO | None = None) -> SessionResult:
+async def run_live(
+    config: RunConfig, *, stream: TextIO | None = None, observers: Sequence[ActorSpec] = ()
+) -> SessionResult:
     """Run one session end to end. Setup mistakes raise ``SessionSetupError``; everything after the journal
     is open is reported in the result (and journaled)."""
     journal_path, audio_path = default_paths(config)
@@ -153,7 +157,9 @@ async def run_live(config: RunConfig, *, stream: TextIO | None = None) -> Sessio
         if endpoint.needs_local_server:
             handle = await nursery.start(serve, ServerConfig())
             endpoint = endpoint.at(handle.realtime_url)
-        result = await _run_connected(config, endpoint, cores, journal_path, audio_path, source, conversation, fsync, stream)
+        result = await _run_connected(
+            config, endpoint, cores, journal_path, audio_path, source, conversation, fsync, stream, observers
+        )
         nursery.cancel_scope.cancel()
     return result
 
@@ -168,6 +174,7 @@ async def _run_connected(
     conversation: Conversation,
     fsync: FsyncPolicy,
     stream: TextIO | None,
+    observers: Sequence[ActorSpec],
 ) -> SessionResult:
     header_config = {**cores, "server_url": endpoint.describe(), "server_kind": endpoint.kind}
     writer = JournalWriter(journal_path, make_header(header_config), fsync=fsync)
@@ -175,7 +182,9 @@ async def _run_connected(
     sink = make_sink(config, audio_path)
     try:
         async with connect(endpoint) as ws:
-            specs = build_actors(config, cores, ws, source=source, sink=sink, conversation=conversation, stream=stream)
+            specs = build_actors(
+                config, cores, ws, source=source, sink=sink, conversation=conversation, stream=stream, observers=observers
+            )
             outcome = await run_session(specs, bus=bus)
     except ConnectionFailed as exc:
         # the journal says why the session never started
