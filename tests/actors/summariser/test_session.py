@@ -17,6 +17,7 @@ from events.commands import ClientCommand, ClientEventSent
 from events.envelope import Envelope
 from events.protocol import AssistantTextDone, ItemAdded, ItemDeleted, ResponseDone, ServerError
 from events.summary import SummaryAbandoned, SummaryApplied, SummaryFailed, SummaryGenerated, SummaryRequested
+from pipeline.ledger import Ledger
 from pipeline.projection import Conversation
 from pipeline.replay import replay_actor
 from tests.actors.summariser.session import cores_config, run_typed_session
@@ -92,6 +93,11 @@ async def test_two_summaries_at_the_root_shrink_the_window_and_replay(tmp_path: 
     first, last = answers[4], answers[6]
     assert first == f"The conversation started with this: {generated['sum_001']}" and "Paris" in first
     assert last == f"The conversation started with this: {generated['sum_002']}"
+
+    # the ledger sees both window drops and prices the summary model's calls
+    ledger = Ledger.fold(envs)
+    assert len(ledger.reductions) == 2 and min(ledger.reductions) > 400 and ledger.saved_input_tokens > 1000
+    assert ledger.summaries.count == 2 and ledger.summaries.tokens.input > 0
 
     replay_all(envs, cores, monkeypatch)
 

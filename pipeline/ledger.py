@@ -1,0 +1,382 @@
+"""The cost ledger: a pure fold over envelopes (like the conversation projection) of what a session billed.
+
+What it folds:
+
+* ``ResponseDone.usage`` (the realtime model): per response and cumulative input and output tokens, split
+  into text and audio, with the cached part of the input (a subset of it, never an addition);
+* ``InputTranscriptCompleted.usage`` (the transcription model): tokens, or seconds for duration billing;
+* ``SummaryGenerated.usage`` (the summary model, named by the ``SummaryRequested`` before it);
+* ``SessionCreated``/``SessionUpdated``: which realtime and transcription models the session uses;
+* ``SummaryApplied``: when a summary took effect, for the tokens it saved.
+
+Prices are USD per 1M tokens (``per_minute`` for duration-billed transcription), looked up by model name
+(exact, else the longest known prefix: ``gpt-realtime-2025-08-28`` uses ``gpt-realtime``). The defaults are
+list prices at the time of writing and are meant to be edited: pass a mapping, or ``load_prices(path)`` of a
+TOML file with one table per model, each overriding only the keys it names.
+
+Tokens saved by summarisation. Every response re-bills the whole conversation as input. When a summary is
+applied, let ``before`` be the ``total_tokens`` of the last response before it (its context plus its output:
+what the next response would re-bill at least) and ``after`` the ``input_tokens`` of the first response
+after it. The summary's reduction is ``max(0, before - after)``. Every response from then on re-bills that
+many fewer input tokens than it would have without summarisation, so its saving is the sum of the reductions
+of all summaries applied before it, priced at that response's own average input price per token (cached and
+uncached as billed). The estimate is conservative: what entered the conversation between the two responses
+(the user's next turn) is counted against the saving. The summary model's own cost is shown beside it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from os import PathLike
+from typing import Any
+
+import attrs
+
+from events.base import Event
+from events.envelope import Envelope
+from events.protocol import InputTranscriptCompleted, ResponseDone, SessionCreated, SessionUpdated
+from events.summary import SummaryApplied, SummaryGenerated, SummaryRequested
+
+PRICE_KEYS = frozenset(
+    {"text_input", "text_cached_input", "text_output", "audio_input", "audio_cached_input", "audio_output", "per_minute"}
+)
+# USD per 1M tokens (per_minute: USD per minute of audio). List prices at the time of writing: editable, and
+# overridable per run (a mapping or a TOML file, see load_prices).
+DEFAULT_PRICES: Mapping[str, Mapping[str, float]] = {
+    "gpt-realtime": {
+        "text_input": 4.00, "text_cached_input": 0.40, "text_output": 16.00,
+        "audio_input": 32.00, "audio_cached_input": 0.40, "audio_output": 64.00,
+    },
+    "gpt-realtime-mini": {
+        "text_input": 0.60, "text_cached_input": 0.06, "text_output": 2.40,
+        "audio_input": 10.00, "audio_cached_input": 0.30, "audio_output": 20.00,
+    },
+    "gpt-4o-transcribe": {"text_input": 2.50, "audio_input": 6.00, "text_output": 10.00, "per_minute": 0.006},
+    "gpt-4o-mini-transcribe": {"text_input": 1.25, "audio_input": 3.00, "text_output": 5.00, "per_minute": 0.003},
+    "gpt-4o-mini": {"text_input": 0.15, "text_cached_input": 0.075, "text_output": 0.60},
+}  # fmt: skip
+LEDGER_EVENTS: frozenset[type[Event]] = frozenset(
+    {ResponseDone, InputTranscriptCompleted, SummaryRequested, SummaryGenerated, SummaryApplied, SessionCreated, SessionUpdated}
+)
+Prices = Mapping[str, Mapping[str, float]]
+
+
+def merge_prices(base: Prices, override: Prices | None) -> dict[str, dict[str, float]]:
+    """``base`` with ``override``'s models and keys on top; unknown keys and negative prices are refused."""
+    merged = {model: dict(table) for model, table in base.items()}
+    for model, table in (override or {}).items():
+        for key, value in table.items():
+            if key not in PRICE_KEYS:
+                raise ValueError(f"price table {model!r}: unknown key {key!r} (known: {', '.join(sorted(PRICE_KEYS))})")
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"price table {model!r}: {key} must be a non-negative number, not {value!r}")
+            merged.setdefault(model, {})[key] = float(value)
+    return merged
+
+
+def load_prices(path: str | PathLike[str]) -> dict[str, dict[str, float]]:
+    """The default prices overridden by a TOML file: one table per model (``["gpt-realtime"]``), optionally
+    under a top-level ``[prices]`` table. Raises ``ValueError`` (one line) for a malformed file."""
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML ({exc})") from None
+    tables = data.get("prices", data)
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+        raise ValueError(f"{path}: expected one table of prices per model")
+    return merge_prices(DEFAULT_PRICES, tables)
+
+
+def price_table(prices: Prices, model: str) -> Mapping[str, float] | None:
+    if model in prices:
+        return prices[model]
+    known = [name for name in prices if model.startswith(name)]
+    return prices[max(known, key=len)] if known else None
+
+
+def _int(mapping: Any, key: str) -> int:
+    value = mapping.get(key) if isinstance(mapping, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@attrs.frozen(kw_only=True)
+class Tokens:
+    """Token counts of one bill. ``*_cached`` are subsets of the matching input counts."""
+
+    input_text: int = 0
+    input_audio: int = 0
+    cached_text: int = 0
+    cached_audio: int = 0
+    output_text: int = 0
+    output_audio: int = 0
+
+    @property
+    def input(self) -> int:
+        return self.input_text + self.input_audio
+
+    @property
+    def cached(self) -> int:
+        return self.cached_text + self.cached_audio
+
+    @property
+    def output(self) -> int:
+        return self.output_text + self.output_audio
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output
+
+    def inputs_only(self) -> Tokens:
+        return attrs.evolve(self, output_text=0, output_audio=0)
+
+    def __add__(self, other: Tokens) -> Tokens:
+        return Tokens(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in attrs.fields(Tokens)})
+
+    @classmethod
+    def from_realtime(cls, usage: Mapping[str, Any]) -> Tokens:
+        """``response.done`` usage; without details, input and output count as text."""
+        details, out_details = usage.get("input_token_details"), usage.get("output_token_details")
+        cached = _int(details, "cached_tokens")
+        cached_details = details.get("cached_tokens_details") if isinstance(details, Mapping) else None
+        cached_audio = _int(cached_details, "audio_tokens")
+        if isinstance(details, Mapping) and ("text_tokens" in details or "audio_tokens" in details):
+            input_text, input_audio = _int(details, "text_tokens"), _int(details, "audio_tokens")
+        else:
+            input_text, input_audio = _int(usage, "input_tokens"), 0
+        if isinstance(out_details, Mapping):
+            output_text, output_audio = _int(out_details, "text_tokens"), _int(out_details, "audio_tokens")
+        else:
+            output_text, output_audio = _int(usage, "output_tokens"), 0
+        return cls(
+            input_text=input_text,
+            input_audio=input_audio,
+            cached_text=max(0, cached - cached_audio),
+            cached_audio=cached_audio,
+            output_text=output_text,
+            output_audio=output_audio,
+        )
+
+    @classmethod
+    def from_chat(cls, usage: Mapping[str, Any]) -> Tokens:
+        """Chat completions usage (``prompt_tokens``, ``completion_tokens``)."""
+        return cls(
+            input_text=_int(usage, "prompt_tokens"),
+            cached_text=_int(usage.get("prompt_tokens_details"), "cached_tokens"),
+            output_text=_int(usage, "completion_tokens"),
+        )
+
+    def cost(self, table: Mapping[str, float] | None) -> float | None:
+        """USD, or None when the model has no price."""
+        if table is None:
+            return None
+        text_in, audio_in = table.get("text_input", 0.0), table.get("audio_input", 0.0)
+        usd = (
+            (self.input_text - self.cached_text) * text_in
+            + self.cached_text * table.get("text_cached_input", text_in)
+            + (self.input_audio - self.cached_audio) * audio_in
+            + self.cached_audio * table.get("audio_cached_input", audio_in)
+            + self.output_text * table.get("text_output", 0.0)
+            + self.output_audio * table.get("audio_output", 0.0)
+        )
+        return usd / 1_000_000
+
+
+@attrs.frozen(kw_only=True)
+class ResponseCost:
+    response_id: str
+    status: str
+    tokens: Tokens
+    cost_usd: float | None
+    saved_input_tokens: int = 0  # what it would have re-billed more without summarisation
+    saved_usd: float | None = 0.0
+
+
+@attrs.frozen(kw_only=True)
+class Line:
+    """One row of the summary table: a model's bills, summed."""
+
+    count: int = 0
+    tokens: Tokens = Tokens()
+    seconds: float = 0.0  # duration-billed transcription
+    cost_usd: float | None = 0.0
+
+    def add(self, tokens: Tokens, cost: float | None, seconds: float = 0.0) -> Line:
+        total = None if cost is None or self.cost_usd is None else self.cost_usd + cost
+        return Line(count=self.count + 1, tokens=self.tokens + tokens, seconds=self.seconds + seconds, cost_usd=total)
+
+
+class Ledger:
+    def __init__(
+        self,
+        prices: Prices | None = None,
+        *,
+        model: str = "gpt-realtime",
+        transcription_model: str = "gpt-4o-transcribe",
+        summary_model: str = "gpt-4o-mini",
+    ) -> None:
+        self.prices = merge_prices(DEFAULT_PRICES, prices)
+        self.model = model
+        self.transcription_model = transcription_model
+        self.summary_model = summary_model
+        self.responses: list[ResponseCost] = []
+        self.transcription = Line()
+        self.summaries = Line()
+        self._summary_models: dict[str, str] = {}
+        self._pending_before: list[int] = []  # total_tokens before each applied summary not yet measured
+        self.reductions: list[int] = []  # tokens each summary took out of the window
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], prices: Prices | None = None) -> Ledger:
+        return cls(
+            prices,
+            model=str(config.get("model", "gpt-realtime")),
+            transcription_model=str(config.get("transcription_model", "gpt-4o-transcribe")),
+            summary_model=str(config.get("summary_model", "gpt-4o-mini")),
+        )
+
+    @classmethod
+    def fold(cls, envelopes: Iterable[Envelope], prices: Prices | None = None, **models: str) -> Ledger:
+        ledger = cls(prices, **models)
+        for env in envelopes:
+            ledger.apply(env)
+        return ledger
+
+    def apply(self, env: Envelope) -> None:
+        ev = env.event
+        if isinstance(ev, ResponseDone):
+            self._on_response(ev)
+        elif isinstance(ev, InputTranscriptCompleted):
+            self._on_transcription(ev.usage)
+        elif isinstance(ev, SummaryRequested):
+            self._summary_models[ev.summary_id] = ev.model
+        elif isinstance(ev, SummaryGenerated):
+            tokens = Tokens.from_chat(ev.usage)
+            model = self._summary_models.get(ev.summary_id, self.summary_model)
+            self.summaries = self.summaries.add(tokens, tokens.cost(price_table(self.prices, model)))
+        elif isinstance(ev, SummaryApplied):
+            last = next((r.tokens.total for r in reversed(self.responses)), None)
+            if last is not None:
+                self._pending_before.append(last)
+        elif isinstance(ev, SessionCreated | SessionUpdated):
+            self._on_session(ev.session)
+
+    def _on_session(self, session: Mapping[str, Any]) -> None:
+        if isinstance(session.get("model"), str):
+            self.model = session["model"]
+        audio = session.get("audio")
+        source = audio.get("input") if isinstance(audio, Mapping) else None
+        transcription = source.get("transcription") if isinstance(source, Mapping) else None
+        if isinstance(transcription, Mapping) and isinstance(transcription.get("model"), str):
+            self.transcription_model = transcription["model"]
+
+    def _on_response(self, ev: ResponseDone) -> None:
+        tokens = Tokens.from_realtime(ev.usage)
+        for before in self._pending_before:
+            self.reductions.append(max(0, before - tokens.input))
+        self._pending_before = []
+        cost = tokens.cost(price_table(self.prices, self.model))
+        saved = sum(self.reductions)
+        saved_usd = None if cost is None else 0.0
+        if saved and cost is not None and tokens.input:
+            input_cost = tokens.inputs_only().cost(price_table(self.prices, self.model)) or 0.0
+            saved_usd = saved * input_cost / tokens.input
+        self.responses.append(
+            ResponseCost(
+                response_id=ev.response_id, status=ev.status, tokens=tokens, cost_usd=cost,
+                saved_input_tokens=saved, saved_usd=saved_usd,
+            )
+        )  # fmt: skip
+
+    def _on_transcription(self, usage: Mapping[str, Any]) -> None:
+        table = price_table(self.prices, self.transcription_model)
+        if usage.get("type") == "duration":
+            seconds = float(usage.get("seconds") or 0.0)
+            cost = None if table is None else seconds / 60 * table.get("per_minute", 0.0)
+            self.transcription = self.transcription.add(Tokens(), cost, seconds)
+            return
+        details = usage.get("input_token_details")
+        if isinstance(details, Mapping):
+            tokens = Tokens(input_text=_int(details, "text_tokens"), input_audio=_int(details, "audio_tokens"))
+        else:
+            tokens = Tokens(input_audio=_int(usage, "input_tokens"))
+        tokens = attrs.evolve(tokens, output_text=_int(usage, "output_tokens"))
+        self.transcription = self.transcription.add(tokens, tokens.cost(table))
+
+    # -- views ----------------------------------------------------------------------------------------------
+
+    @property
+    def realtime(self) -> Line:
+        line = Line()
+        for response in self.responses:
+            line = line.add(response.tokens, response.cost_usd)
+        return line
+
+    @property
+    def saved_input_tokens(self) -> int:
+        return sum(r.saved_input_tokens for r in self.responses)
+
+    @property
+    def saved_usd(self) -> float | None:
+        costs = [r.saved_usd for r in self.responses]
+        return None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
+
+    @property
+    def total_usd(self) -> float | None:
+        costs = [self.realtime.cost_usd, self.transcription.cost_usd, self.summaries.cost_usd]
+        return None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
+
+    def as_dict(self) -> dict[str, Any]:
+        def line(row: Line, model: str) -> dict[str, Any]:
+            return {"model": model, "count": row.count, "seconds": row.seconds, "cost_usd": row.cost_usd, **_tokens(row.tokens)}
+
+        return {
+            "responses": [
+                {"response_id": r.response_id, "status": r.status, **_tokens(r.tokens), "cost_usd": r.cost_usd,
+                 "saved_input_tokens": r.saved_input_tokens, "saved_usd": r.saved_usd}
+                for r in self.responses
+            ],
+            "realtime": line(self.realtime, self.model),
+            "transcription": line(self.transcription, self.transcription_model),
+            "summaries": line(self.summaries, self.summary_model),
+            "saved": {"reductions": list(self.reductions), "input_tokens": self.saved_input_tokens, "usd": self.saved_usd},
+            "total_usd": self.total_usd,
+            "prices": {m: dict(self.prices[m]) for m in sorted(self.prices)},
+        }  # fmt: skip
+
+    def render(self, *, per_response: bool = True) -> str:
+        rows = [("", "count", "input", "cached", "output", "total", "cost")]
+        if per_response:
+            for r in self.responses:
+                saved = f"  (saved {r.saved_input_tokens:,})" if r.saved_input_tokens else ""
+                rows.append((f"  {r.response_id} {r.status}{saved}", "", *_cells(r.tokens, r.cost_usd)))
+        for name, row in (
+            (f"realtime {self.model}", self.realtime),
+            (f"transcription {self.transcription_model}", self.transcription),
+            (f"summaries {self.summary_model}", self.summaries),
+        ):
+            rows.append((name, str(row.count), *_cells(row.tokens, row.cost_usd)))
+        rows.append(("total", "", "", "", "", "", _usd(self.total_usd)))
+        widths = [max(len(row[i]) for row in rows) for i in range(7)]
+        lines = [
+            "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)).rstrip()
+            for row in rows
+        ]
+        saving = f"saved by summarisation: {self.saved_input_tokens:,} input tokens ({_usd(self.saved_usd)})"
+        if self.reductions:
+            saving += f" from {len(self.reductions)} summar{'y' if len(self.reductions) == 1 else 'ies'}"
+            saving += f" costing {_usd(self.summaries.cost_usd)}"
+        return "\n".join([*lines, saving])
+
+
+def _tokens(tokens: Tokens) -> dict[str, int]:
+    return {**attrs.asdict(tokens), "input": tokens.input, "cached": tokens.cached, "output": tokens.output, "total": tokens.total}
+
+
+def _usd(value: float | None) -> str:
+    return "n/a" if value is None else f"${value:.4f}"
+
+
+def _cells(tokens: Tokens, cost: float | None) -> tuple[str, str, str, str, str]:
+    return (f"{tokens.input:,}", f"{tokens.cached:,}", f"{tokens.output:,}", f"{tokens.total:,}", _usd(cost))

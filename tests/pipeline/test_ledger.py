@@ -1,0 +1,169 @@
+"""The cost ledger by value: token splits, prices and overrides, and the tokens saved by summarisation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from events.base import Event
+from events.envelope import Envelope
+from events.protocol import InputTranscriptCompleted, ResponseDone, SessionUpdated
+from events.summary import SummaryApplied, SummaryGenerated, SummaryRequested
+from pipeline.ledger import DEFAULT_PRICES, Ledger, ResponseCost, Tokens, load_prices, price_table
+
+DOC_USAGE = {  # realtime-protocol.md §6.3
+    "total_tokens": 320, "input_tokens": 132, "output_tokens": 188,
+    "input_token_details": {"text_tokens": 59, "audio_tokens": 73, "image_tokens": 0, "cached_tokens": 64,
+                            "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 64, "image_tokens": 0}},
+    "output_token_details": {"text_tokens": 41, "audio_tokens": 147},
+}  # fmt: skip
+
+
+def envs(*events: Event) -> list[Envelope]:
+    return [Envelope(seq=i, t_ns=i, source="router", cause=None, event=e) for i, e in enumerate(events, start=1)]
+
+
+def done(n: int, input_tokens: int, output_tokens: int) -> ResponseDone:
+    usage = {"total_tokens": input_tokens + output_tokens, "input_tokens": input_tokens, "output_tokens": output_tokens}
+    return ResponseDone(response_id=f"resp_{n}", status="completed", usage=usage)
+
+
+def applied(summary_id: str) -> SummaryApplied:
+    return SummaryApplied(summary_id=summary_id, replaced_turns=2, window_before=0)
+
+
+def test_realtime_usage_splits_text_audio_and_cached_and_is_priced() -> None:
+    tokens = Tokens.from_realtime(DOC_USAGE)
+    assert tokens == Tokens(input_text=59, input_audio=73, cached_text=0, cached_audio=64, output_text=41, output_audio=147)
+    assert (tokens.input, tokens.cached, tokens.output, tokens.total) == (132, 64, 188, 320)
+    # 59*4 + 9*32 + 64*0.40 (cached audio) + 41*16 + 147*64, per million
+    assert tokens.cost(DEFAULT_PRICES["gpt-realtime"]) == pytest.approx((236 + 288 + 25.6 + 656 + 9408) / 1e6)
+
+
+def test_usage_without_details_counts_as_text() -> None:
+    assert Tokens.from_realtime({"input_tokens": 100, "output_tokens": 50}) == Tokens(input_text=100, output_text=50)
+    assert Tokens.from_chat({"prompt_tokens": 80, "completion_tokens": 20, "prompt_tokens_details": {"cached_tokens": 64}}) == Tokens(
+        input_text=80, cached_text=64, output_text=20
+    )
+
+
+def test_fold_of_responses_transcriptions_and_summaries() -> None:
+    ledger = Ledger.fold(
+        envs(
+            done(1, 1000, 200),
+            InputTranscriptCompleted(item_id="u1", transcript="hi", usage={
+                "type": "tokens", "input_tokens": 60, "output_tokens": 10, "total_tokens": 70,
+                "input_token_details": {"text_tokens": 0, "audio_tokens": 60}}),
+            InputTranscriptCompleted(item_id="u2", transcript="hey", usage={"type": "duration", "seconds": 30.0}),
+            SummaryRequested(summary_id="sum_001", messages=(), model="gpt-4o-mini", item_ids_to_replace=("u1",)),
+            SummaryGenerated(summary_id="sum_001", text="Résumé.", usage={"prompt_tokens": 1000, "completion_tokens": 100}),
+        )
+    )  # fmt: skip
+    assert ledger.responses == [
+        ResponseCost(response_id="resp_1", status="completed", tokens=Tokens(input_text=1000, output_text=200),
+                     cost_usd=(1000 * 4 + 200 * 16) / 1e6)
+    ]  # fmt: skip
+    assert ledger.transcription.count == 2 and ledger.transcription.seconds == 30.0
+    assert ledger.transcription.tokens == Tokens(input_audio=60, output_text=10)
+    assert ledger.transcription.cost_usd == pytest.approx((60 * 6 + 10 * 10) / 1e6 + 0.5 * 0.006)
+    assert ledger.summaries.cost_usd == pytest.approx((1000 * 0.15 + 100 * 0.60) / 1e6)
+    assert ledger.total_usd == pytest.approx(0.0072 + 0.00046 + 0.003 + 0.00021)
+    data = ledger.as_dict()
+    assert data["responses"][0]["input"] == 1000 and data["responses"][0]["saved_input_tokens"] == 0
+    assert data["summaries"]["model"] == "gpt-4o-mini" and data["summaries"]["count"] == 1
+    assert data["total_usd"] == pytest.approx(ledger.total_usd)
+
+
+def test_tokens_saved_are_the_window_drops_accumulated_over_the_later_responses() -> None:
+    ledger = Ledger.fold(
+        envs(
+            done(1, 400, 100),
+            done(2, 900, 100),  # window 1000
+            applied("sum_001"),
+            done(3, 300, 50),  # re-bills 300 instead of at least 1000: reduction 700
+            done(4, 400, 50),  # still 700 fewer than without the summary
+            applied("sum_002"),
+            done(5, 200, 50),  # window before 450: reduction 250, so 950 in all
+        )
+    )
+    assert ledger.reductions == [700, 250]
+    assert [r.saved_input_tokens for r in ledger.responses] == [0, 0, 700, 700, 950]
+    assert ledger.saved_input_tokens == 2350
+    assert ledger.saved_usd == pytest.approx(2350 * 4.0 / 1e6)  # all text input, none cached
+    assert ledger.as_dict()["saved"] == {"reductions": [700, 250], "input_tokens": 2350, "usd": pytest.approx(0.0094)}
+
+
+def test_a_summary_that_did_not_shrink_the_window_saves_nothing() -> None:
+    ledger = Ledger.fold(envs(done(1, 400, 100), applied("sum_001"), done(2, 600, 50)))
+    assert ledger.reductions == [0] and ledger.saved_input_tokens == 0
+
+
+def test_saved_tokens_are_priced_at_the_responses_own_average_input_price() -> None:
+    cached_half = {"input_tokens": 1000, "output_tokens": 0, "total_tokens": 1000,
+                   "input_token_details": {"text_tokens": 1000, "audio_tokens": 0, "cached_tokens": 500}}  # fmt: skip
+    ledger = Ledger.fold(
+        envs(done(1, 3000, 0), applied("sum_001"), ResponseDone(response_id="r2", status="completed", usage=cached_half))
+    )
+    assert ledger.responses[-1].saved_input_tokens == 2000
+    assert ledger.responses[-1].saved_usd == pytest.approx(2000 * (500 * 4.0 + 500 * 0.40) / 1000 / 1e6)
+
+
+def test_prices_override_and_model_names() -> None:
+    assert price_table(DEFAULT_PRICES, "gpt-realtime-2025-08-28") == DEFAULT_PRICES["gpt-realtime"]
+    assert price_table(DEFAULT_PRICES, "gpt-realtime-mini-2025-10-06") == DEFAULT_PRICES["gpt-realtime-mini"]
+    cheap = Ledger.fold(envs(done(1, 1000, 0)), prices={"gpt-realtime": {"text_input": 1.0}})
+    assert cheap.responses[0].cost_usd == pytest.approx(0.001)
+    assert cheap.prices["gpt-realtime"]["audio_output"] == 64.0  # only the named key changed
+    unknown = Ledger.fold(envs(done(1, 1000, 0)), model="my-model")
+    assert unknown.responses[0].cost_usd is None and unknown.total_usd is None
+    with pytest.raises(ValueError, match="unknown key 'txt_input'"):
+        Ledger(prices={"gpt-realtime": {"txt_input": 1.0}})
+    with pytest.raises(ValueError, match="non-negative"):
+        Ledger(prices={"gpt-realtime": {"text_input": -1}})
+
+
+def test_the_session_names_the_models_priced() -> None:
+    session: dict[str, Any] = {"model": "gpt-realtime-mini", "audio": {"input": {"transcription": {"model": "gpt-4o-mini-transcribe"}}}}
+    ledger = Ledger.fold(envs(SessionUpdated(session=session), done(1, 1000, 0)))
+    assert (ledger.model, ledger.transcription_model) == ("gpt-realtime-mini", "gpt-4o-mini-transcribe")
+    assert ledger.responses[0].cost_usd == pytest.approx(1000 * 0.60 / 1e6)
+
+
+def test_load_prices_from_toml(tmp_path: Path) -> None:
+    path = tmp_path / "prices.toml"
+    path.write_text('["gpt-realtime"]\naudio_output = 50.0\n\n[my-model]\ntext_input = 1\ntext_output = 2\n')
+    prices = load_prices(path)
+    assert prices["gpt-realtime"]["audio_output"] == 50.0 and prices["gpt-realtime"]["text_input"] == 4.0
+    assert prices["my-model"] == {"text_input": 1.0, "text_output": 2.0}
+    nested = tmp_path / "nested.toml"
+    nested.write_text('[prices."gpt-4o-mini"]\ntext_output = 0.5\n')
+    assert load_prices(nested)["gpt-4o-mini"]["text_output"] == 0.5
+    bad = tmp_path / "bad.toml"
+    bad.write_text("gpt-realtime = [")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_prices(bad)
+
+
+def test_render_is_a_small_table() -> None:
+    ledger = Ledger.fold(
+        envs(
+            done(1, 900, 100),
+            SummaryGenerated(summary_id="sum_001", text="R.", usage={"prompt_tokens": 1000, "completion_tokens": 100}),
+            applied("sum_001"),
+            done(2, 300, 100),
+        )
+    )
+    assert ledger.render() == "\n".join(
+        [
+            "                                 count  input  cached  output  total     cost",
+            "  resp_1 completed                        900       0     100  1,000  $0.0052",
+            "  resp_2 completed  (saved 700)           300       0     100    400  $0.0028",
+            "realtime gpt-realtime                2  1,200       0     200  1,400  $0.0080",
+            "transcription gpt-4o-transcribe      0      0       0       0      0  $0.0000",
+            "summaries gpt-4o-mini                1  1,000       0     100  1,100  $0.0002",
+            "total                                                                 $0.0082",
+            "saved by summarisation: 700 input tokens ($0.0028) from 1 summary costing $0.0002",
+        ]
+    )
