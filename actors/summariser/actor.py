@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import trio
+from openai import AsyncOpenAI  # imported with the module: ~1 s that must not stall a running session
 
 from actors.summariser.core import NAME, SummariserCore
 from events.base import Event
@@ -55,8 +56,6 @@ def summariser_actor(
     """The summariser, built from the flat core config; ``base_url`` is the OpenAI REST base (``.../v1``)."""
 
     async def shell(ctx: ActorContext) -> None:
-        from openai import AsyncOpenAI
-
         core = SummariserCore.from_config(config or {})
         client = AsyncOpenAI(api_key=api_key or "none", base_url=base_url, max_retries=0, timeout=timeout_s)
 
