@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from pipeline import __version__
 
@@ -18,6 +19,13 @@ class UsageError(Exception):
     """A mistake the user made on the command line or in a path: one line, exit 2."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (what is wrong, and where to look), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def _add_subcommands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from pipeline import cli_commands
 
@@ -25,13 +33,15 @@ def _add_subcommands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="rtpipe",
         description="Event-sourced voice agent for the OpenAI Realtime API.",
     )
     parser.add_argument("--version", action="version", version=f"rtpipe {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=OneLineParser
+    )
     sub.required = True
     _add_subcommands(sub)
     return parser
@@ -39,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # report an unknown flag against the subcommand it was given to, so the hint points at its --help
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     handler: Handler = args.handler
     try:
         return handler(args)

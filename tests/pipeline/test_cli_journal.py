@@ -88,3 +88,11 @@ def test_replay_unknown_actor_is_a_usage_error(tmp_path: Path) -> None:
     path = demo_journal(tmp_path)
     out = rtpipe("replay", str(path), "--actor", "nobody")
     assert out.returncode == 2 and "unknown actor 'nobody'" in out.stderr
+
+
+def test_a_wrong_flag_is_one_line_naming_the_subcommand() -> None:
+    out = rtpipe("run", "--bogus")
+    assert out.returncode == 2
+    assert out.stderr == "rtpipe run: unrecognized arguments: --bogus (see 'rtpipe run --help')\n"
+    out = rtpipe("inspect")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "journal" in out.stderr
