@@ -17,11 +17,11 @@ import attrs
 import trio
 
 from actors.capture.actor import capture_actor
-from actors.capture.sources import MicSource, ScriptSource, Source, WavSource
+from actors.capture.sources import CaptureUnavailable, MicSource, ScriptSource, Source, WavSource
 from actors.conductor.actor import conductor_actor
 from actors.console.actor import console_actor
 from actors.playback.actor import playback_actor
-from actors.playback.sinks import NullSink, Sink, SpeakerSink, WavSink
+from actors.playback.sinks import NullSink, PlaybackUnavailable, Sink, SpeakerSink, WavSink
 from actors.router.actor import router_actor
 from actors.transcripts.actor import transcripts_actor
 from actors.uploader.actor import uploader_actor
@@ -70,7 +70,10 @@ def make_source(config: RunConfig) -> Source:
             list(config.script) or _demo_script(), voice=USER_VOICE, vad_silence_ms=config.vad_silence_duration_ms
         )
     if config.input == "mic":
-        return MicSource()
+        try:
+            return MicSource()
+        except CaptureUnavailable as exc:
+            raise SessionSetupError(str(exc)) from None
     path = Path(config.input)
     try:
         return WavSource(path)
@@ -88,7 +91,10 @@ def _demo_script() -> list[str]:
 
 def make_sink(config: RunConfig, audio: Path | None) -> Sink:
     if config.output == "speaker":
-        return SpeakerSink()
+        try:
+            return SpeakerSink()
+        except PlaybackUnavailable as exc:
+            raise SessionSetupError(str(exc)) from None
     if audio is None:
         return NullSink()
     return WavSink(audio)
@@ -146,6 +152,7 @@ async def run_live(
         endpoint = resolve_endpoint(config.server, config.model, config.api_key, base_url=os.environ.get("OPENAI_BASE_URL"))
     except ValueError as exc:
         raise SessionSetupError(str(exc)) from None
+    sink = make_sink(config, audio_path)  # a missing speaker is a setup error, before anything starts
     cores = core_config(config)
     conversation = Conversation()
     try:
@@ -158,7 +165,7 @@ async def run_live(
             handle = await nursery.start(serve, ServerConfig())
             endpoint = endpoint.at(handle.realtime_url)
         result = await _run_connected(
-            config, endpoint, cores, journal_path, audio_path, source, conversation, fsync, stream, observers
+            config, endpoint, cores, journal_path, audio_path, source, sink, conversation, fsync, stream, observers
         )
         nursery.cancel_scope.cancel()
     return result
@@ -171,6 +178,7 @@ async def _run_connected(
     journal_path: Path,
     audio_path: Path | None,
     source: Source,
+    sink: Sink,
     conversation: Conversation,
     fsync: FsyncPolicy,
     stream: TextIO | None,
@@ -179,7 +187,6 @@ async def _run_connected(
     header_config = {**cores, "server_url": endpoint.describe(), "server_kind": endpoint.kind}
     writer = JournalWriter(journal_path, make_header(header_config), fsync=fsync)
     bus = Bus(clock=TrioClock(), journal=writer)
-    sink = make_sink(config, audio_path)
     try:
         async with connect(endpoint) as ws:
             specs = build_actors(
