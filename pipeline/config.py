@@ -45,6 +45,22 @@ class RunConfig:
     transcript_retries: int = 5
     transcript_backoff_ms: int = 400
     transcript_retrieve_wait_ms: int = 2000
+    # tools (issue 5): user tools as "module:attribute" specs, on top of the three built-in ones
+    tool_specs: tuple[str, ...] = ()
+    builtin_tools: bool = True
+    tool_timeout_s: float = 10.0
+    # summariser (issue 5)
+    summary_enabled: bool = True
+    summary_trigger: int = 2000
+    keep_last_turns: int = 2
+    summary_model: str = "gpt-4o-mini"
+    summary_language: str = "French"
+    summary_style: str = "paragraph"
+    # tracing (Maxim with MAXIM_API_KEY + MAXIM_LOG_REPO_ID, else a JSONL file next to the journal)
+    maxim_session_name: str = "rtpipe session"
+    maxim_session_tags: str = ""
+    maxim_session_id: str | None = None
+    trace_flush_timeout_s: float = 5.0
     # journal / output
     journal: Path | None = None
     journal_fsync: str = "interval:1.0"
@@ -56,6 +72,7 @@ class RunConfig:
         data.pop("api_key", None)
         data["output_modalities"] = list(self.output_modalities)
         data["script"] = list(self.script)
+        data["tool_specs"] = list(self.tool_specs)
         data["journal"] = str(self.journal) if self.journal else None
         return data
 

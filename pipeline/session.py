@@ -23,6 +23,7 @@ from actors.console.actor import console_actor
 from actors.playback.actor import playback_actor
 from actors.playback.sinks import NullSink, PlaybackUnavailable, Sink, SpeakerSink, WavSink
 from actors.router.actor import router_actor
+from actors.tracer.actor import tracer_actor
 from actors.transcripts.actor import transcripts_actor
 from actors.uploader.actor import uploader_actor
 from events.playback import SessionFailed
@@ -118,6 +119,7 @@ def build_actors(
     sink: Sink,
     conversation: Conversation,
     stream: TextIO | None,
+    journal_path: Path | None = None,
     observers: Sequence[ActorSpec] = (),
 ) -> list[ActorSpec]:
     return [
@@ -128,6 +130,7 @@ def build_actors(
         playback_actor(sink, realtime=not config.fast),
         console_actor(quiet=config.quiet, stream=stream, conversation=conversation),
         clock_actor(),
+        tracer_actor(journal_path=journal_path, config=cores, flush_timeout_s=config.trace_flush_timeout_s),
         *observers,
         uploader_actor(ws),
     ]
@@ -190,7 +193,15 @@ async def _run_connected(
     try:
         async with connect(endpoint) as ws:
             specs = build_actors(
-                config, cores, ws, source=source, sink=sink, conversation=conversation, stream=stream, observers=observers
+                config,
+                cores,
+                ws,
+                source=source,
+                sink=sink,
+                conversation=conversation,
+                stream=stream,
+                journal_path=journal_path,
+                observers=observers,
             )
             outcome = await run_session(specs, bus=bus)
     except ConnectionFailed as exc:

@@ -137,4 +137,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("--transcript-backoff-ms", type=int, help=f"backoff per attempt (default {d.transcript_backoff_ms})")
     t.add_argument("--transcript-retrieve-wait-ms", type=int,
                    help=f"wait for each retrieve answer (default {d.transcript_retrieve_wait_ms})")
+    m = p.add_argument_group("tracing (Maxim with MAXIM_API_KEY and MAXIM_LOG_REPO_ID, else <journal>.trace.jsonl)")
+    m.add_argument("--maxim-session-name", help=f"name of the Maxim session (default {d.maxim_session_name!r})")
+    m.add_argument("--maxim-session-tags", help="tags of the Maxim session: k=v,k2=v2")
+    m.add_argument("--maxim-session-id", help="id of the Maxim session (default: a new one); never sent to OpenAI")
+    m.add_argument("--trace-flush-timeout-s", type=float,
+                   help=f"bound on flushing traces at the end (default {d.trace_flush_timeout_s})")
     p.set_defaults(handler=handle)
