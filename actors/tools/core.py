@@ -25,7 +25,8 @@ The calls of one response form a batch, which asks for exactly one ``response.cr
   started in the meantime) puts its batch back (at most ``MAX_CREATE`` attempts in all).
 * A cancelled response (the user spoke over it) still gets its outputs, but no ``response.create``: the
   user's new turn has its own response, which sees the outputs.
-* A call id seen twice, or a result for a call we do not know, is ignored.
+* A call id seen twice, or a result for a call we do not know, is ignored. A call that arrives after its
+  response's ``response.done`` (not the protocol's order) still gets its output and one ``response.create``.
 
 Ids: client ``event_id``s are ``tools_0001``, ``tools_0002``...
 """
@@ -49,6 +50,7 @@ from events.tools import ToolRejected, ToolResult, ToolRunRequested
 NAME = "tools"
 MAX_CREATE = 3
 MAX_REMEMBERED_CREATES = 16
+MAX_REMEMBERED_RESPONSES = 64
 MAX_ERROR_CHARS = 300
 
 
@@ -93,6 +95,7 @@ class ToolsCore:
         self._calls: dict[str, str] = {}  # call_id -> response_id, for every call ever seen
         self._batches: dict[str, _Batch] = {}  # response_id -> its batch, oldest first
         self._active: set[str] = set()  # responses created and not done
+        self._finished: dict[str, str] = {}  # recently done responses -> status (for a call arriving late)
         self._create_pending: str | None = None  # event_id of our response.create not yet answered
         self._creates: dict[str, _Batch] = {}  # our recent response.create ids -> their batch (for errors)
         self._counter = 0
@@ -153,10 +156,17 @@ class ToolsCore:
         if ev.call_id in self._calls:
             return []
         self._calls[ev.call_id] = ev.response_id
-        batch = self._batches.setdefault(ev.response_id, _Batch(response_id=ev.response_id))
+        batch = self._batches.get(ev.response_id)
+        if batch is None:
+            batch = self._batches[ev.response_id] = _Batch(response_id=ev.response_id)
+            status = self._finished.get(ev.response_id)
+            if status is not None:  # its response.done came first (not the protocol's order, but possible)
+                batch.state, batch.cancelled = BatchState.READY, status == "cancelled"
         problem = self._check(ev)
         if problem is None:
             batch.running.add(ev.call_id)
+            if batch.state is BatchState.READY:
+                batch.state = BatchState.AWAITING_OUTPUTS
             arguments = ev.arguments if ev.arguments.strip() else "{}"
             return [ToolRunRequested(call_id=ev.call_id, name=ev.name, arguments_json=arguments, response_id=ev.response_id)]
         kind, message = problem
@@ -164,6 +174,7 @@ class ToolsCore:
         return [
             ToolRejected(call_id=ev.call_id, name=ev.name, response_id=ev.response_id, error_kind=kind, output=output),
             commands.function_call_output(self._next_id(), ev.call_id, output),
+            *self._create_due(),
         ]
 
     def _on_result(self, ev: ToolResult) -> list[Event]:
@@ -183,6 +194,9 @@ class ToolsCore:
         if ev.status == "in_progress":
             return []
         self._active.discard(ev.response_id)
+        self._finished[ev.response_id] = ev.status
+        while len(self._finished) > MAX_REMEMBERED_RESPONSES:
+            del self._finished[next(iter(self._finished))]
         batch = self._batches.get(ev.response_id)
         if batch is not None and batch.state is BatchState.COLLECTING:
             batch.cancelled = ev.status == "cancelled"

@@ -42,9 +42,10 @@ def run_request(call_id: str, arguments: str = '{"location": "Paris"}', name: st
     return ToolRunRequested(call_id=call_id, name=name, arguments_json=arguments, response_id=response_id)
 
 
-def rejected(c: ToolsCore, envelope: Envelope) -> tuple[str, str, list[Event]]:
+def rejected(c: ToolsCore, envelope: Envelope, *, then: int = 0) -> tuple[str, str, list[Event]]:
+    """The rejection and its error output (and ``then`` more outputs after them)."""
     out = list(c.handle(envelope))
-    assert len(out) == 2 and isinstance(out[0], ToolRejected)
+    assert len(out) == 2 + then and isinstance(out[0], ToolRejected)
     data = json.loads(out[0].output)
     assert out[1] == commands.function_call_output("tools_0001", out[0].call_id, out[0].output)
     return data["kind"], data["error"], out
@@ -193,6 +194,20 @@ def test_a_rejected_response_create_is_retried_when_nothing_is_active() -> None:
     assert c.handle(done("resp_vad")) == [commands.response_create("tools_0003")]
     # an error naming someone else's event is not ours
     assert c.handle(env(ServerError(message="x", client_event_id="conductor_0001"))) == []
+
+
+def test_a_call_arriving_after_its_response_done_still_gets_one_response_create() -> None:
+    c = core()
+    assert c.handle(done()) == []
+    assert c.handle(call("c1")) == [run_request("c1")]
+    assert c.handle(result("c1")) == [
+        commands.function_call_output("tools_0001", "c1", '{"ok": 1}'),
+        commands.response_create("tools_0002"),
+    ]
+    c2 = core()
+    c2.handle(done())
+    _, _, out = rejected(c2, call("c2", name="nope", arguments="{}"), then=1)
+    assert out[2:] == [commands.response_create("tools_0002")]
 
 
 def test_tools_come_from_the_session_object_when_there_is_no_tools_key() -> None:
