@@ -19,8 +19,8 @@ It keeps call ids and pending batches, never results beyond the event that carri
 At end of input the tools still running are cancelled (the session is ending: their outputs could not be
 sent) and the actor returns. On cancellation likewise; a sync tool's thread is abandoned.
 
-Replay: the core is rebuilt from the session config (key ``tools``, else ``session.tools``: the declared
-tools and their schemas), so ``core_config`` must carry the same list the registry declares.
+Replay: the core is rebuilt from the journaled config (``session.tools``: the declared tools and their
+schemas; or ``tool_schemas`` when present), so ``core_config`` must declare the registry's list.
 """
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ async def execute(tool: Tool, arguments: Mapping[str, Any]) -> tuple[str, str | 
 
 def tools_actor(registry: ToolRegistry, config: Mapping[str, Any] | None = None) -> ActorSpec:
     """The tools actor for ``registry``. Its core is built from ``config`` (the flat core config) with
-    ``tools`` set to ``registry.session_tools()``, the same list ``core_config`` must journal."""
-    core_config = {**(config or {}), "tools": registry.session_tools()}
+    ``tool_schemas`` set to ``registry.session_tools()``; replay rebuilds it from the journaled config, whose
+    ``session.tools`` must therefore be that same list (``core_config(config, registry.session_tools())``)."""
+    core_config = {**(config or {}), "tool_schemas": registry.session_tools()}
 
     async def run_tool(ctx: ActorContext, request: Envelope) -> None:
         ev = request.event

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 Each ``FunctionCallRequested`` is checked before anything runs: the tool must be one the session declared
-(config key ``tools``, else ``session.tools``: the same list the model was given), the arguments must parse
+(config key ``session.tools``: the list the model was given; a ``tool_schemas`` key, when present, takes its place), the arguments must parse
 as a JSON object (an empty string counts as ``{}``), and they must validate against the tool's JSON schema
 (``jsonschema``, Draft 2020-12). A call that fails a check is answered at once with a ``function_call_output``
 carrying ``{"error": "...", "kind": "unknown_tool" | "invalid_json" | "invalid_arguments"}`` and journaled as
@@ -87,6 +87,8 @@ class ToolsCore:
         self._validators: dict[str, jsonschema.Draft202012Validator] = {}
         for entry in tools:
             plain = thaw(entry)
+            if not isinstance(plain, dict):
+                continue
             name = plain.get("name")
             if plain.get("type", "function") != "function" or not isinstance(name, str):
                 continue
@@ -102,7 +104,7 @@ class ToolsCore:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ToolsCore:
-        tools = config.get("tools")
+        tools = config.get("tool_schemas")
         if tools is None:
             session = config.get("session") or {}
             tools = session.get("tools") if isinstance(session, Mapping) else None

@@ -120,7 +120,7 @@ async def test_calls_of_one_response_run_concurrently_and_replay_runs_none(tmp_p
     calls = Calls()
     reg = registry(calls)
     path = tmp_path / "tools.rtpj"
-    config = {"tools": reg.session_tools()}
+    config = {"session": {"type": "realtime", "tools": reg.session_tools()}}
     bus = Bus(clock=TrioClock(), journal=JournalWriter(path, make_header(config)))
     seen: list[Envelope] = []
     asked = [("slow_async", "{}"), ("one_second", '{"x": 5}'), ("explodes", "{}"), ("nope", "{}"), ("one_second", '{"x": "five"}')]

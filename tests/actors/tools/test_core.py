@@ -35,7 +35,7 @@ def result(call_id: str, output: str = '{"ok": 1}', name: str = "get_weather", k
 
 
 def core() -> ToolsCore:
-    return ToolsCore.from_config({"tools": TOOLS})
+    return ToolsCore.from_config({"tool_schemas": TOOLS})
 
 
 def run_request(call_id: str, arguments: str = '{"location": "Paris"}', name: str = "get_weather", response_id: str = "resp_1") -> ToolRunRequested:
@@ -210,9 +210,12 @@ def test_a_call_arriving_after_its_response_done_still_gets_one_response_create(
     assert out[2:] == [commands.response_create("tools_0002")]
 
 
-def test_tools_come_from_the_session_object_when_there_is_no_tools_key() -> None:
-    c = ToolsCore.from_config({"session": {"type": "realtime", "tools": TOOLS[:1]}})
-    assert c.tool_names == ("get_weather",)
+def test_tools_come_from_the_session_object_or_an_explicit_tool_schemas_key() -> None:
+    session = {"type": "realtime", "tools": TOOLS[:1]}
+    assert ToolsCore.from_config({"session": session}).tool_names == ("get_weather",)
+    assert ToolsCore.from_config({"session": session, "tool_schemas": TOOLS[1:]}).tool_names == ("get_current_time", "set_reminder")
+    # a flat "tools" key (e.g. the --tools module:attribute specs) is not the schemas and is ignored
+    assert ToolsCore.from_config({"tools": ["mytools:add"]}).tool_names == ()
     assert ToolsCore.from_config({}).tool_names == ()
 
 
