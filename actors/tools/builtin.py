@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from actors.tools.registry import Tool, ToolError
+from actors.tools.registry import DEFAULT_TIMEOUT_S, Tool, ToolError
 
 WEATHER_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -142,7 +142,9 @@ class Reminders:
         )
 
 
-def builtin_tools(now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[Tool]:
+def builtin_tools(
+    now: Callable[[], datetime] = lambda: datetime.now(UTC), *, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> list[Tool]:
     """Fresh instances of the three seed tools (a new reminder list each time)."""
     reminders = Reminders()
     return [
@@ -151,17 +153,20 @@ def builtin_tools(now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> li
             description="Get the current weather for a location",
             parameters=WEATHER_SCHEMA,
             function=get_weather,
+            timeout_s=timeout_s,
         ),
         Tool(
             name="get_current_time",
             description="Get the current date and time",
             parameters=TIME_SCHEMA,
             function=make_get_current_time(now),
+            timeout_s=timeout_s,
         ),
         Tool(
             name="set_reminder",
             description="Set a reminder",
             parameters=REMINDER_SCHEMA,
             function=reminders.set_reminder,
+            timeout_s=timeout_s,
         ),
     ]

@@ -102,7 +102,7 @@ class Tool:
         return {"type": "function", "name": self.name, "description": self.description, "parameters": _plain(self.parameters)}
 
     @classmethod
-    def from_function(cls, function: Callable[..., Any]) -> Tool:
+    def from_function(cls, function: Callable[..., Any], *, default_timeout_s: float = DEFAULT_TIMEOUT_S) -> Tool:
         """A tool from a function carrying ``__tool_schema__`` (see the module docstring)."""
         schema = getattr(function, "__tool_schema__", None)
         label = getattr(function, "__name__", repr(function))
@@ -112,10 +112,11 @@ class Tool:
                 "__tool_schema__ = {'description': ..., 'parameters': {...}}"
             )
         doc = inspect.getdoc(function) or ""
-        return cls.from_mapping({"name": label, "description": doc.splitlines()[0] if doc else "", **schema, "function": function})
+        described = {"name": label, "description": doc.splitlines()[0] if doc else "", **schema, "function": function}
+        return cls.from_mapping(described, default_timeout_s=default_timeout_s)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> Tool:
+    def from_mapping(cls, data: Mapping[str, Any], *, default_timeout_s: float = DEFAULT_TIMEOUT_S) -> Tool:
         unknown = set(data) - {"name", "description", "parameters", "function", "timeout_s", "type"}
         if unknown:
             raise ToolLoadError(f"unknown tool description keys {sorted(unknown)}")
@@ -131,7 +132,7 @@ class Tool:
                 description=str(data.get("description") or ""),
                 parameters=data["parameters"],
                 function=data["function"],
-                timeout_s=data.get("timeout_s", DEFAULT_TIMEOUT_S),
+                timeout_s=data.get("timeout_s", default_timeout_s),
             )
         except (TypeError, ValueError) as exc:
             raise ToolLoadError(f"tool {name}: {_first_line(exc)}") from None
@@ -165,15 +166,15 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _as_tools(obj: Any, spec: str) -> list[Tool]:
+def _as_tools(obj: Any, default_timeout_s: float) -> list[Tool]:
     if isinstance(obj, Tool):
         return [obj]
     if isinstance(obj, Mapping):
-        return [Tool.from_mapping(obj)]
+        return [Tool.from_mapping(obj, default_timeout_s=default_timeout_s)]
     if isinstance(obj, list | tuple):
-        return [t for item in obj for t in _as_tools(item, spec)]
+        return [t for item in obj for t in _as_tools(item, default_timeout_s)]
     if callable(obj):
-        return [Tool.from_function(obj)]
+        return [Tool.from_function(obj, default_timeout_s=default_timeout_s)]
     raise ToolLoadError(f"{type(obj).__name__} is not a tool: expected a function, a Tool, a dict or a list of them")
 
 
@@ -202,8 +203,9 @@ def _import(module: str) -> Any:
         raise
 
 
-def load_tools(spec: str) -> list[Tool]:
-    """The tools named by ``module:attribute`` (or ``path/to/file.py:attribute``); one-line ``ToolLoadError``."""
+def load_tools(spec: str, *, default_timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Tool]:
+    """The tools named by ``module:attribute`` (or ``path/to/file.py:attribute``); one-line ``ToolLoadError``.
+    ``default_timeout_s`` is the timeout of a described function or dict that does not set its own."""
     module, sep, attribute = spec.rpartition(":")
     if not sep or not module or not attribute:
         raise ToolLoadError(f"--tools {spec}: expected module:attribute (e.g. mytools:weather)")
@@ -219,7 +221,7 @@ def load_tools(spec: str) -> list[Tool]:
         except AttributeError:
             raise ToolLoadError(f"--tools {spec}: {module} has no attribute {attribute}") from None
     try:
-        tools = _as_tools(obj, spec)
+        tools = _as_tools(obj, default_timeout_s)
     except ToolLoadError as exc:
         raise ToolLoadError(f"--tools {spec}: {exc}") from None
     if not tools:
@@ -237,13 +239,17 @@ class ToolRegistry:
             self.add(t)
 
     @classmethod
-    def default(cls, specs: Iterable[str] = (), *, builtins: bool = True) -> ToolRegistry:
+    def default(
+        cls, specs: Iterable[str] = (), *, builtins: bool = True, default_timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> ToolRegistry:
+        """``RunConfig`` maps here: ``tool_specs``, ``builtin_tools``, ``tool_timeout_s`` (the timeout of the
+        built-ins and of user tools that do not set their own)."""
         from actors.tools.builtin import builtin_tools
 
-        registry = cls(builtin_tools() if builtins else ())
+        registry = cls(builtin_tools(timeout_s=default_timeout_s) if builtins else ())
         user: set[str] = set()
         for spec in specs:
-            for t in load_tools(spec):
+            for t in load_tools(spec, default_timeout_s=default_timeout_s):
                 if t.name in user:
                     raise ToolLoadError(f"--tools {spec}: a tool named {t.name} is already loaded")
                 user.add(t.name)

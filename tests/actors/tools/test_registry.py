@@ -120,6 +120,14 @@ def test_user_tools_join_the_builtins_and_may_replace_one(user_module: Path) -> 
         ToolRegistry.default(["my_user_tools:add", "my_user_tools:everything"])
 
 
+def test_the_default_timeout_applies_where_a_tool_sets_none(user_module: Path) -> None:
+    registry = ToolRegistry.default(["my_user_tools:everything"], default_timeout_s=4.0)
+    timeouts = {t.name: t.timeout_s for t in registry}
+    # built-ins, the dict and shout take the default; add sets 2 s; a Tool instance keeps its own
+    assert timeouts == {"get_weather": 4.0, "get_current_time": 4.0, "set_reminder": 4.0, "add": 2.0, "shout": 4.0, "echo": 4.0, "ping": 10.0}
+    assert ToolRegistry.default(builtins=False).names == ()
+
+
 def test_a_tool_needs_an_object_schema_and_a_positive_timeout() -> None:
     with pytest.raises(ValueError, match='"type": "object"'):
         Tool(name="t", parameters={"type": "string"}, function=print)
