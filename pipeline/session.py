@@ -23,6 +23,8 @@ from actors.console.actor import console_actor
 from actors.playback.actor import playback_actor
 from actors.playback.sinks import NullSink, PlaybackUnavailable, Sink, SpeakerSink, WavSink
 from actors.router.actor import router_actor
+from actors.tools.actor import tools_actor
+from actors.tools.registry import ToolLoadError, ToolRegistry
 from actors.tracer.actor import tracer_actor
 from actors.transcripts.actor import transcripts_actor
 from actors.uploader.actor import uploader_actor
@@ -101,6 +103,15 @@ def make_sink(config: RunConfig, audio: Path | None) -> Sink:
     return WavSink(audio)
 
 
+def make_tools(config: RunConfig) -> ToolRegistry:
+    try:
+        return ToolRegistry.default(
+            config.tool_specs, builtins=config.builtin_tools, default_timeout_s=config.tool_timeout_s
+        )
+    except ToolLoadError as exc:
+        raise SessionSetupError(str(exc)) from None
+
+
 def core_config(config: RunConfig, tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The flat map every core is built from; the journal header holds exactly this (redacted)."""
     data = config.for_cores()
@@ -120,6 +131,7 @@ def build_actors(
     conversation: Conversation,
     stream: TextIO | None,
     journal_path: Path | None = None,
+    tools: ToolRegistry | None = None,
     observers: Sequence[ActorSpec] = (),
 ) -> list[ActorSpec]:
     return [
@@ -130,6 +142,7 @@ def build_actors(
         playback_actor(sink, realtime=not config.fast),
         console_actor(quiet=config.quiet, stream=stream, conversation=conversation),
         clock_actor(),
+        tools_actor(tools or ToolRegistry.default((), builtins=False), cores),
         tracer_actor(journal_path=journal_path, config=cores, flush_timeout_s=config.trace_flush_timeout_s),
         *observers,
         uploader_actor(ws),
@@ -156,7 +169,8 @@ async def run_live(
     except ValueError as exc:
         raise SessionSetupError(str(exc)) from None
     sink = make_sink(config, audio_path)  # a missing speaker is a setup error, before anything starts
-    cores = core_config(config)
+    registry = make_tools(config)
+    cores = core_config(config, registry.session_tools())
     conversation = Conversation()
     try:
         fsync = FsyncPolicy.from_text(config.journal_fsync)
@@ -168,7 +182,8 @@ async def run_live(
             handle = await nursery.start(serve, ServerConfig())
             endpoint = endpoint.at(handle.realtime_url)
         result = await _run_connected(
-            config, endpoint, cores, journal_path, audio_path, source, sink, conversation, fsync, stream, observers
+            config, endpoint, cores, journal_path, audio_path, source, sink, conversation, fsync, stream, observers,
+            registry,
         )
         nursery.cancel_scope.cancel()
     return result
@@ -186,6 +201,7 @@ async def _run_connected(
     fsync: FsyncPolicy,
     stream: TextIO | None,
     observers: Sequence[ActorSpec],
+    tools: ToolRegistry,
 ) -> SessionResult:
     header_config = {**cores, "server_url": endpoint.describe(), "server_kind": endpoint.kind}
     writer = JournalWriter(journal_path, make_header(header_config), fsync=fsync)
@@ -201,6 +217,7 @@ async def _run_connected(
                 conversation=conversation,
                 stream=stream,
                 journal_path=journal_path,
+                tools=tools,
                 observers=observers,
             )
             outcome = await run_session(specs, bus=bus)

@@ -21,7 +21,7 @@ from pipeline.cli import UsageError
 from pipeline.config import RunConfig
 
 # flag dest -> RunConfig field (same name unless listed)
-_RENAMES = {"say": "script"}
+_RENAMES = {"say": "script", "tools": "tool_specs"}
 
 
 def _config_file(path: str | None) -> dict[str, Any]:
@@ -57,8 +57,9 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
     if "script" in values:
         values["script"] = tuple(values["script"])
         values.setdefault("input", "script")
-    if "output_modalities" in values:
-        values["output_modalities"] = tuple(values["output_modalities"])
+    for key in ("output_modalities", "tool_specs"):
+        if key in values:
+            values[key] = tuple(values[key])
     if "journal" in values and values["journal"] is not None:
         values["journal"] = Path(values["journal"])
     api_key = env.get("OPENAI_API_KEY") or None
@@ -137,6 +138,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("--transcript-backoff-ms", type=int, help=f"backoff per attempt (default {d.transcript_backoff_ms})")
     t.add_argument("--transcript-retrieve-wait-ms", type=int,
                    help=f"wait for each retrieve answer (default {d.transcript_retrieve_wait_ms})")
+    k = p.add_argument_group("tools")
+    k.add_argument("--tools", action="append", metavar="MODULE:ATTR",
+                   help="load user tools (a function with @tool / __tool_schema__, a Tool, or a list); repeatable")
+    k.add_argument("--no-builtin-tools", dest="builtin_tools", action="store_false", default=None,
+                   help="do not offer get_weather, get_current_time and set_reminder")
+    k.add_argument("--tool-timeout-s", type=float, help=f"default tool timeout (default {d.tool_timeout_s})")
     m = p.add_argument_group("tracing (Maxim with MAXIM_API_KEY and MAXIM_LOG_REPO_ID, else <journal>.trace.jsonl)")
     m.add_argument("--maxim-session-name", help=f"name of the Maxim session (default {d.maxim_session_name!r})")
     m.add_argument("--maxim-session-tags", help="tags of the Maxim session: k=v,k2=v2")
