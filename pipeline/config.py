@@ -56,6 +56,9 @@ class RunConfig:
     summary_model: str = "gpt-4o-mini"
     summary_language: str = "French"
     summary_style: str = "paragraph"
+    summary_timeout_s: float = 30.0
+    # cost ledger: a TOML file overriding the price table (USD per 1M tokens)
+    prices: str | None = None
     # tracing (Maxim with MAXIM_API_KEY + MAXIM_LOG_REPO_ID, else a JSONL file next to the journal)
     maxim_session_name: str = "rtpipe session"
     maxim_session_tags: str = ""

@@ -237,6 +237,14 @@ class Ledger:
         )
 
     @classmethod
+    def fold_config(cls, envelopes: Iterable[Envelope], config: Mapping[str, Any], prices: Prices | None = None) -> Ledger:
+        """The ledger of a journal's envelopes, its models taken from the journal's config."""
+        ledger = cls.from_config(config, prices)
+        for env in envelopes:
+            ledger.apply(env)
+        return ledger
+
+    @classmethod
     def fold(cls, envelopes: Iterable[Envelope], prices: Prices | None = None, **models: str) -> Ledger:
         ledger = cls(prices, **models)
         for env in envelopes:

@@ -14,9 +14,10 @@ def replayable_actors() -> dict[str, Replayable]:
     from actors.conductor.actor import REPLAYABLE as conductor
     from actors.meter.actor import REPLAYABLE as meter
     from actors.playback.actor import REPLAYABLE as playback
+    from actors.summariser.actor import REPLAYABLE as summariser
     from actors.tools.actor import REPLAYABLE as tools
     from actors.transcripts.actor import REPLAYABLE as transcripts
     from actors.uploader.actor import REPLAYABLE as uploader
 
-    actors = [capture, conductor, transcripts, tools, playback, uploader, meter]
+    actors = [capture, conductor, transcripts, tools, summariser, playback, uploader, meter]
     return {a.name: a for a in actors}

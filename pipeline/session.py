@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 import trio
@@ -23,6 +24,7 @@ from actors.console.actor import console_actor
 from actors.playback.actor import playback_actor
 from actors.playback.sinks import NullSink, PlaybackUnavailable, Sink, SpeakerSink, WavSink
 from actors.router.actor import router_actor
+from actors.summariser.actor import summariser_actor
 from actors.tools.actor import tools_actor
 from actors.tools.registry import ToolLoadError, ToolRegistry
 from actors.tracer.actor import tracer_actor
@@ -103,6 +105,17 @@ def make_sink(config: RunConfig, audio: Path | None) -> Sink:
     return WavSink(audio)
 
 
+def rest_base_url(endpoint: Endpoint) -> str:
+    """The OpenAI REST base (``.../v1``) beside a realtime endpoint: where chat completions go."""
+    if endpoint.kind == "openai":
+        return os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+    parts = urlsplit(endpoint.url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    path = parts.path.rstrip("/")
+    path = path[: -len("/realtime")] if path.endswith("/realtime") else path
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
 def make_tools(config: RunConfig) -> ToolRegistry:
     try:
         return ToolRegistry.default(
@@ -132,8 +145,16 @@ def build_actors(
     stream: TextIO | None,
     journal_path: Path | None = None,
     tools: ToolRegistry | None = None,
+    rest_base_url: str | None = None,
     observers: Sequence[ActorSpec] = (),
 ) -> list[ActorSpec]:
+    """The session's actors in shutdown order. Without ``rest_base_url`` (chat completions) there is no
+    summariser: it is never pointed at a default host by accident."""
+    summariser = (
+        [summariser_actor(base_url=rest_base_url, api_key=config.api_key or "local", timeout_s=config.summary_timeout_s, config=cores)]
+        if rest_base_url
+        else []
+    )
     return [
         capture_actor(source, chunk_ms=config.chunk_ms, fast=config.fast),
         router_actor(ws),
@@ -141,6 +162,7 @@ def build_actors(
         transcripts_actor(cores),
         playback_actor(sink, realtime=not config.fast),
         console_actor(quiet=config.quiet, stream=stream, conversation=conversation),
+        *summariser,
         clock_actor(),
         tools_actor(tools or ToolRegistry.default((), builtins=False), cores),
         tracer_actor(journal_path=journal_path, config=cores, flush_timeout_s=config.trace_flush_timeout_s),
@@ -218,6 +240,7 @@ async def _run_connected(
                 stream=stream,
                 journal_path=journal_path,
                 tools=tools,
+                rest_base_url=rest_base_url(endpoint),
                 observers=observers,
             )
             outcome = await run_session(specs, bus=bus)

@@ -23,7 +23,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
-from actors.console.format import LABEL_STYLES, NOTICE_EVENTS, format_line, label_of
+from actors.console.format import LABEL_STYLES, NOTICE_EVENTS, SummaryWindow, format_line, label_of
 from events.protocol import AssistantTextDelta
 from pipeline.projection import PROJECTION_EVENTS, Conversation
 from pipeline.runtime import ActorContext, ActorSpec
@@ -74,13 +74,14 @@ def console_actor(
     async def shell(ctx: ActorContext) -> None:
         out = stream if stream is not None else sys.stdout
         printer = _Printer(out, _isatty(out) if rich is None else rich)
+        summaries = SummaryWindow()
         with ctx.inbox:
             async for env in ctx.inbox:
                 conv.apply(env)
                 if quiet:
                     continue
-                line = format_line(env, conv)
-                if line is not None:
-                    printer(line)
+                for line in (format_line(env, conv), summaries.line(env)):
+                    if line is not None:
+                        printer(line)
 
     return ActorSpec(name=NAME, consumes=CONSUMES, shell=shell, capacity=CAPACITY)

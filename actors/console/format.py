@@ -29,6 +29,8 @@ from events.protocol import (
     UnknownServerEvent,
 )
 from events.runtime import ActorFailed, InboxDropped, SessionEnding
+from events.summary import SummaryAbandoned, SummaryApplied
+from events.tools import ToolRejected, ToolResult
 from events.transcripts import TranscriptResolved, TranscriptUnavailable
 from pipeline.projection import Conversation, Turn, history_line
 
@@ -46,6 +48,7 @@ LABEL_STYLES = {
     "dropped": "yellow",
     "warning": "yellow",
     "error": "bold red",
+    "summary": "bold cyan",
 }
 
 # the events that only produce a notice (the conversation ones are in PROJECTION_EVENTS)
@@ -61,6 +64,10 @@ NOTICE_EVENTS: frozenset[type[Event]] = frozenset(
         ProtocolViolation,
         UnknownServerEvent,
         ConnectionClosed,
+        SummaryApplied,
+        SummaryAbandoned,
+        ToolRejected,
+        ToolResult,
     }
 )
 
@@ -183,7 +190,51 @@ def _closed(ev: ConnectionClosed, conv: Conversation) -> str | None:
     return labelled("error", f"connection closed by the server ({code}{reason})")
 
 
+def _summary_applied(ev: SummaryApplied, conv: Conversation) -> str:
+    turns = "turn" if ev.replaced_turns == 1 else "turns"
+    kept = f"; {len(ev.undeleted_item_ids)} not deleted" if ev.undeleted_item_ids else ""
+    return labelled(
+        "summary", f"{ev.summary_id} at the root replaced {ev.replaced_turns} {turns} (window before: {ev.window_before} tokens{kept})"
+    )
+
+
+def _summary_abandoned(ev: SummaryAbandoned, conv: Conversation) -> str:
+    return labelled("warning", f"summary {ev.summary_id} abandoned, conversation unchanged: {one_line(ev.reason)}")
+
+
+def _tool_rejected(ev: ToolRejected, conv: Conversation) -> str:
+    return labelled("warning", f"tool call {ev.name} rejected ({ev.error_kind})  ({ev.call_id})")
+
+
+def _tool_result(ev: ToolResult, conv: Conversation) -> str | None:
+    if ev.ok:
+        return None
+    return labelled("warning", f"tool {ev.name} failed ({ev.error_kind}) after {ev.duration_ms} ms  ({ev.call_id})")
+
+
+class SummaryWindow:
+    """Announces each applied summary's window before and after: the after comes with the next response."""
+
+    def __init__(self) -> None:
+        self._pending: list[SummaryApplied] = []
+
+    def line(self, env: Envelope) -> str | None:
+        event = env.event
+        if isinstance(event, SummaryApplied):
+            self._pending.append(event)
+            return None
+        if isinstance(event, ResponseDone) and self._pending and event.total_tokens is not None:
+            done, self._pending = self._pending, []
+            ids = ", ".join(s.summary_id for s in done)
+            return labelled("summary", f"{ids}: window {done[0].window_before} -> {event.total_tokens} tokens")
+        return None
+
+
 _FORMATTERS: dict[type[Event], Callable[[Any, Conversation], str | None]] = {
+    SummaryApplied: _summary_applied,
+    SummaryAbandoned: _summary_abandoned,
+    ToolRejected: _tool_rejected,
+    ToolResult: _tool_result,
     TranscriptResolved: _resolved,
     TranscriptUnavailable: _unavailable,
     ItemAdded: _added,

@@ -10,8 +10,10 @@ from typing import Any
 
 import attrs
 
+from events.base import EventError
 from pipeline.cli import UsageError
 from pipeline.journal import Journal, JournalEnd, JournalError, JournalHeader, RawRecord, follow, read_journal
+from pipeline.ledger import Ledger
 
 
 def summarise(journal: Journal) -> dict[str, Any]:
@@ -92,12 +94,30 @@ def handle(args: argparse.Namespace) -> int:
     except JournalError as exc:
         raise UsageError(str(exc)) from None
     summary = summarise(journal)
+    ledger = _ledger(journal)
+    if ledger is not None:
+        summary["ledger"] = ledger.as_dict()
     if args.json:
         json.dump(summary, sys.stdout, indent=2, default=str)
         print()
     else:
         print(render(summary))
+        if ledger is not None and ledger.responses:
+            print("cost ledger:")
+            print(ledger.render())
     return 0
+
+
+def _ledger(journal: Journal) -> Ledger | None:
+    """The cost ledger, when the journal's events still decode (a torn tail is fine: what came before)."""
+    from pipeline.registry import replayable_actors
+
+    replayable_actors()  # registers every actor's event families
+    config = journal.header.config if journal.header is not None else {}
+    try:
+        return Ledger.fold_config(journal.envelopes(), config)
+    except EventError:
+        return None
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

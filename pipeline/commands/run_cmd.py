@@ -19,6 +19,8 @@ import trio
 
 from pipeline.cli import UsageError
 from pipeline.config import RunConfig
+from pipeline.journal import read_journal
+from pipeline.ledger import Ledger, load_prices
 
 # flag dest -> RunConfig field (same name unless listed)
 _RENAMES = {"say": "script", "tools": "tool_specs"}
@@ -74,6 +76,19 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
     return config
 
 
+def ledger_for(journal: Path, prices_path: str | None) -> Ledger:
+    """The cost ledger of a journal, with the user's price overrides."""
+    prices = None
+    if prices_path:
+        try:
+            prices = load_prices(prices_path)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--prices {prices_path}: {exc}") from None
+    journal_data = read_journal(journal)
+    config = journal_data.header.config if journal_data.header is not None else {}
+    return Ledger.fold_config(journal_data.envelopes(), config, prices)
+
+
 def handle(args: argparse.Namespace) -> int:
     from actors.console.format import final_summary
     from pipeline.session import SessionSetupError, run_live
@@ -84,6 +99,7 @@ def handle(args: argparse.Namespace) -> int:
     except SessionSetupError as exc:
         raise UsageError(str(exc)) from None
     if not config.quiet:
+        print(ledger_for(result.journal, config.prices).render(per_response=False))
         print(
             final_summary(
                 result.conversation,
@@ -144,6 +160,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     k.add_argument("--no-builtin-tools", dest="builtin_tools", action="store_false", default=None,
                    help="do not offer get_weather, get_current_time and set_reminder")
     k.add_argument("--tool-timeout-s", type=float, help=f"default tool timeout (default {d.tool_timeout_s})")
+    u = p.add_argument_group("summarising long conversations, and costs")
+    u.add_argument("--no-summary", dest="summary_enabled", action="store_false", default=None,
+                   help="never summarise (for A/B runs)")
+    u.add_argument("--summary-trigger", type=int,
+                   help=f"summarise when the token window reaches this (default {d.summary_trigger})")
+    u.add_argument("--keep-last-turns", type=int, help=f"turns kept verbatim (default {d.keep_last_turns})")
+    u.add_argument("--summary-model", help=f"chat model that writes summaries (default {d.summary_model})")
+    u.add_argument("--summary-language", help=f"language of the summary (default {d.summary_language})")
+    u.add_argument("--summary-style", choices=("paragraph", "bullets", "json"),
+                   help=f"style of the summary (default {d.summary_style})")
+    u.add_argument("--summary-timeout-s", type=float, help=f"bound on one summary request (default {d.summary_timeout_s})")
+    u.add_argument("--prices", metavar="FILE.toml", help="override the price table of the cost ledger")
     m = p.add_argument_group("tracing (Maxim with MAXIM_API_KEY and MAXIM_LOG_REPO_ID, else <journal>.trace.jsonl)")
     m.add_argument("--maxim-session-name", help=f"name of the Maxim session (default {d.maxim_session_name!r})")
     m.add_argument("--maxim-session-tags", help="tags of the Maxim session: k=v,k2=v2")

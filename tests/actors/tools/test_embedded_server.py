@@ -16,7 +16,6 @@ import pytest
 import trio
 
 from actors.tools.actor import REPLAYABLE as TOOLS
-from actors.tools.actor import tools_actor
 from actors.tools.registry import ToolRegistry
 from events.commands import ClientCommand, ClientEventSent
 from events.envelope import Envelope
@@ -65,9 +64,9 @@ async def weather_session(tmp_path: Path, registry: ToolRegistry) -> tuple[list[
             bus = Bus(clock=TrioClock(), journal=JournalWriter(path, make_header(cores)))
             async with connect(endpoint) as ws:
                 specs = build_actors(
-                    config, cores, ws, source=make_source(config), sink=make_sink(config, None), conversation=Conversation(), stream=None
+                    config, cores, ws, source=make_source(config), sink=make_sink(config, None), conversation=Conversation(),
+                    stream=None, tools=registry,
                 )
-                specs.insert(len(specs) - 1, tools_actor(registry, cores))  # before the uploader (shutdown order)
                 outcome = await run_session(specs, bus=bus)
             nursery.cancel_scope.cancel()
     assert outcome.ok, outcome

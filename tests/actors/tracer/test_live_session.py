@@ -52,7 +52,11 @@ async def test_a_live_session_is_traced_to_maxim_and_still_replays_clean(tmp_pat
                         config, cores, ws, source=make_source(config), sink=make_sink(config, None),
                         conversation=Conversation(), stream=None,
                     )
-                    specs.insert(len(specs) - 1, tracer_actor(journal_path=journal, config=cores, environ=environ))
+                    # the session's own tracer, pointed at the fake Maxim instead of the process environment
+                    specs = [
+                        tracer_actor(journal_path=journal, config=cores, environ=environ) if s.name == "tracer" else s
+                        for s in specs
+                    ]
                     outcome = await run_session(specs, bus=bus)
                 nursery.cancel_scope.cancel()
     finally:
