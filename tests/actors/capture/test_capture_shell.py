@@ -192,7 +192,7 @@ def spoken(chunks: list[AudioChunk]) -> str:
 
 
 async def test_script_waits_for_session_ready_and_each_answer(autojump_clock: trio.abc.Clock) -> None:
-    source = ScriptSource(["hello", "what time", "bye"], vad_silence_ms=500, synthesize=fake_voice)
+    source = ScriptSource(["hello", "what time", "bye"], vad_silence_ms=500, synthesize=fake_voice, in_thread=False)
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             h = await started(capture_actor(source, fast=True), nursery)
@@ -227,7 +227,7 @@ async def test_script_waits_for_session_ready_and_each_answer(autojump_clock: tr
 
 
 async def test_barge_line_is_spoken_once_enough_of_the_answer_played(autojump_clock: trio.abc.Clock) -> None:
-    source = ScriptSource(["story please", "[barge 1500] quiet"], vad_silence_ms=500, synthesize=fake_voice)
+    source = ScriptSource(["story please", "[barge 1500] quiet"], vad_silence_ms=500, synthesize=fake_voice, in_thread=False)
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             h = await started(capture_actor(source, fast=True), nursery)
@@ -245,7 +245,7 @@ async def test_barge_line_is_spoken_once_enough_of_the_answer_played(autojump_cl
 
 
 async def test_real_time_script_streams_silence_between_lines(autojump_clock: trio.abc.Clock) -> None:
-    source = ScriptSource(["one", "two"], vad_silence_ms=200, synthesize=fake_voice)
+    source = ScriptSource(["one", "two"], vad_silence_ms=200, synthesize=fake_voice, in_thread=False)
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             h = await started(capture_actor(source), nursery)

@@ -116,7 +116,7 @@ async def test_scripted_conversation_with_a_barge_in(tmp_path: Path, autojump_cl
     journal = tmp_path / "session.rtpj"
     config = {"input": "script", "script": SCRIPT, "end_linger_ms": 300, "end_timeout_ms": 20000}
     bus = Bus(clock=TrioClock(), journal=JournalWriter(journal, make_header(config)))
-    source = ScriptSource(SCRIPT, vad_silence_ms=500, synthesize=fake_voice)
+    source = ScriptSource(SCRIPT, vad_silence_ms=500, synthesize=fake_voice, in_thread=False)
     specs = [
         capture_actor(source),
         fake_server(),
