@@ -35,7 +35,7 @@ from pipeline.bus import Bus
 from pipeline.clock import TrioClock
 from pipeline.config import RunConfig
 from pipeline.connection import ConnectionFailed, Endpoint, connect, resolve_endpoint
-from pipeline.journal import FsyncPolicy, JournalWriter, make_header, read_journal
+from pipeline.journal import FsyncPolicy, Journal, JournalWriter, make_header, read_journal
 from pipeline.projection import Conversation
 from pipeline.runtime import ActorSpec, SessionOutcome, clock_actor, run_session
 from pipeline.server import ServerConfig, serve
@@ -52,6 +52,7 @@ class SessionResult:
     audio: Path | None
     conversation: Conversation
     failure: str | None  # one line when the session failed (connection, server error, actor failure)
+    recorded: Journal | None = None  # the journal read back once at the end (ledger, failure line)
 
 
 def default_paths(config: RunConfig, now: datetime | None = None) -> tuple[Path, Path | None]:
@@ -171,9 +172,9 @@ def build_actors(
     ]
 
 
-def _session_failure(journal_path: Path) -> str | None:
-    """The conductor's ``SessionFailed`` reason, if the session gave up (read back from the journal)."""
-    for record in read_journal(journal_path).records:
+def _session_failure(recorded: Journal) -> str | None:
+    """The conductor's ``SessionFailed`` reason, if the session gave up."""
+    for record in recorded.records:
         if record.tag == "session.failed":
             return str(record.payload.get("reason", "session failed"))
     return None
@@ -255,11 +256,13 @@ async def _run_connected(
             conversation=conversation,
             failure=str(exc),
         )
-    failure = None
-    if not outcome.ok:
-        failure = f"{outcome.failed_actor} failed: {outcome.error}"
-    else:
-        failure = _session_failure(journal_path)
+    recorded = read_journal(journal_path)  # once: the caller's ledger and the failure line both come from it
+    failure = f"{outcome.failed_actor} failed: {outcome.error}" if not outcome.ok else _session_failure(recorded)
     return SessionResult(
-        outcome=outcome, journal=journal_path, audio=audio_path, conversation=conversation, failure=failure
+        outcome=outcome,
+        journal=journal_path,
+        audio=audio_path,
+        conversation=conversation,
+        failure=failure,
+        recorded=recorded,
     )

@@ -19,7 +19,7 @@ import trio
 
 from pipeline.cli import UsageError
 from pipeline.config import RunConfig
-from pipeline.journal import read_journal
+from pipeline.journal import Journal
 from pipeline.ledger import Ledger, load_prices
 
 # flag dest -> RunConfig field (same name unless listed)
@@ -76,17 +76,16 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
     return config
 
 
-def ledger_for(journal: Path, prices_path: str | None) -> Ledger:
-    """The cost ledger of a journal, with the user's price overrides."""
+def ledger_for(recorded: Journal, prices_path: str | None) -> Ledger:
+    """The cost ledger of a session's journal, with the user's price overrides."""
     prices = None
     if prices_path:
         try:
             prices = load_prices(prices_path)
         except (OSError, ValueError) as exc:
             raise UsageError(f"--prices {prices_path}: {exc}") from None
-    journal_data = read_journal(journal)
-    config = journal_data.header.config if journal_data.header is not None else {}
-    return Ledger.fold_config(journal_data.envelopes(), config, prices)
+    config = recorded.header.config if recorded.header is not None else {}
+    return Ledger.fold_config(recorded.envelopes(), config, prices)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -98,8 +97,9 @@ def handle(args: argparse.Namespace) -> int:
         result = trio.run(run_live, config)
     except SessionSetupError as exc:
         raise UsageError(str(exc)) from None
+    if not config.quiet and result.recorded is not None:
+        print(ledger_for(result.recorded, config.prices).render(per_response=False))
     if not config.quiet:
-        print(ledger_for(result.journal, config.prices).render(per_response=False))
         print(
             final_summary(
                 result.conversation,
