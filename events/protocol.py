@@ -6,7 +6,6 @@ Open-ended protocol bodies (usage, status details, errors, session objects) are 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -320,7 +319,3 @@ class ConnectionClosed(ServerEvent):
     reason: str = ""
     by_us: bool = False
 
-
-def usage_total(usage: Mapping[str, Any]) -> int | None:
-    value = usage.get("total_tokens")
-    return int(value) if isinstance(value, int) else None

@@ -5,7 +5,7 @@ clock. A **shell** is one async function that owns its inbox (``with ctx.inbox:`
 performs the I/O the core asks for. ``run_session`` owns the one nursery of a session:
 
 - every actor's inbox is subscribed before any actor starts, so nobody misses an early event;
-- a ``SessionEnding`` event (or ``end_when_idle``) starts the shutdown cascade: inboxes are closed in the
+- a ``SessionEnding`` event (or the end of every actor named in ``end_when``) starts the shutdown cascade: inboxes are closed in the
   order the actors were given (upstream first), each actor drains what it has and returns; an actor that does
   not return within ``grace_s`` is cancelled;
 - an actor that raises stops the session: ``ActorFailed`` is journaled, the others are cancelled, the journal
@@ -151,6 +151,10 @@ class _Supervisor:
     def __init__(self, specs: Sequence[ActorSpec], bus: Bus, grace_s: float) -> None:
         self.specs = list(specs)
         self.bus = bus
+        # every inbox exists before any actor starts, so nobody misses an early event
+        self.inboxes: dict[str, Inbox] = {
+            spec.name: bus.subscribe(spec.name, spec.consumes, capacity=spec.capacity) for spec in specs
+        }
         self.grace_s = grace_s
         self.scopes: dict[str, trio.CancelScope] = {}
         self.done: dict[str, trio.Event] = {spec.name: trio.Event() for spec in specs}
@@ -184,7 +188,6 @@ class _Supervisor:
                 scope.cancel()
                 await self.done[spec.name].wait()
 
-    inboxes: dict[str, Inbox]
 
 
 async def run_session(
@@ -201,7 +204,6 @@ async def run_session(
     returned, or when an actor fails.
     """
     sup = _Supervisor(specs, bus, grace_s)
-    sup.inboxes = {spec.name: bus.subscribe(spec.name, spec.consumes, capacity=spec.capacity) for spec in specs}
     ending = bus.subscribe("supervisor", {SessionEnding}, capacity=16)
     drivers = set(end_when)
     try:
