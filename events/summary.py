@@ -1,5 +1,8 @@
 """Summariser events: a summary's life from request to its place at the conversation root.
 
+Every ``response.done`` whose window reached the trigger gets exactly one verdict: ``SummaryStarted`` (an
+attempt begins; it ends in ``SummaryApplied`` or ``SummaryAbandoned``) or ``SummarySkipped`` (why not).
+Other actors (the conductor) rely on that to know when the summariser is busy.
 ``SummaryRequested`` (core) asks the shell for a chat completion; the shell answers with the edge
 ``SummaryGenerated`` or ``SummaryFailed`` (the LLM is the outside world: its text enters the journal before
 anything reacts to it, so replay never calls it). ``SummaryApplied`` says the summary is at the root and the
@@ -23,6 +26,28 @@ def _messages(values: Any) -> tuple[FrozenDict, ...]:
 
 def _str_tuple(values: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in values)
+
+
+@register
+@attrs.frozen(kw_only=True)
+class SummaryStarted(Event):
+    """The window of ``response_id`` (``window`` tokens) reached the trigger: attempt ``summary_id`` begins."""
+
+    TAG: ClassVar[str] = "summary.started"
+    summary_id: str = attrs.field(validator=non_empty)
+    response_id: str = attrs.field(validator=non_empty)
+    window: int = attrs.field(validator=non_negative)
+
+
+@register
+@attrs.frozen(kw_only=True)
+class SummarySkipped(Event):
+    """The window of ``response_id`` reached the trigger but no summary starts, for ``reason`` (one line)."""
+
+    TAG: ClassVar[str] = "summary.skipped"
+    response_id: str = attrs.field(validator=non_empty)
+    window: int = attrs.field(validator=non_negative)
+    reason: str
 
 
 @register

@@ -7,7 +7,9 @@ What it folds:
 * ``InputTranscriptCompleted.usage`` (the transcription model): tokens, or seconds for duration billing;
 * ``SummaryGenerated.usage`` (the summary model, named by the ``SummaryRequested`` before it);
 * ``SessionCreated``/``SessionUpdated``: which realtime and transcription models the session uses;
-* ``SummaryApplied``: when a summary took effect, for the tokens it saved.
+* ``SummaryApplied``: when a summary took effect, for the tokens it saved;
+* ``AssistantAudioDelta`` (only the length of its PCM, never the bytes) and ``ItemTruncated``: how much of a
+  response's speech was received and how much of it stayed in the conversation after a barge-in.
 
 Prices are USD per 1M tokens (``per_minute`` for duration-billed transcription), looked up by model name
 (exact, else the longest known prefix: ``gpt-realtime-2025-08-28`` uses ``gpt-realtime``). The defaults are
@@ -15,13 +17,26 @@ list prices at the time of writing and are meant to be edited: pass a mapping, o
 TOML file with one table per model, each overriding only the keys it names.
 
 Tokens saved by summarisation. Every response re-bills the whole conversation as input. When a summary is
-applied, let ``before`` be the ``total_tokens`` of the last response before it (its context plus its output:
-what the next response would re-bill at least) and ``after`` the ``input_tokens`` of the first response
-after it. The summary's reduction is ``max(0, before - after)``. Every response from then on re-bills that
-many fewer input tokens than it would have without summarisation, so its saving is the sum of the reductions
-of all summaries applied before it, priced at that response's own average input price per token (cached and
+applied, let ``before`` be what the next response would re-bill at least without it: the ``input_tokens`` of
+the last response before it plus the part of that response's output that stays in the conversation (its
+carried output), and ``after`` the ``input_tokens`` of the first response after it. A response's output is
+carried whole unless its speech was cut by a barge-in: the server then truncates the assistant item to what
+was played (``ItemTruncated.audio_end_ms``, its acknowledgement of ``conversation.item.truncate``) and the
+next response re-bills only that part. The carried output is then ``output_tokens`` times the played
+fraction: over the response's audio items (those with ``AssistantAudioDelta``s, 24 kHz PCM16: 48 bytes a
+millisecond), the sum of ``min(audio_end_ms, ms received)`` for a truncated item and of the ms received for
+an untruncated one, over the sum of the ms received (so within [0, 1]), rounded down. A response without
+audio (text, tool calls) carries all its output. A truncation arrives before the next response but may come
+before or after the truncated response's ``ResponseDone`` (a cancelled response), and after the summary, so
+``before`` is computed when the first response after the summary is done, with the truncations seen by then.
+The summary's reduction is ``max(0, before - after)``. Every response from then on re-bills that many fewer
+input tokens than it would have without summarisation, so its saving is the sum of the reductions of all
+summaries applied before it, priced at that response's own average input price per token (cached and
 uncached as billed). The estimate is conservative: what entered the conversation between the two responses
-(the user's next turn) is counted against the saving. The summary model's own cost is shown beside it.
+(the user's next turn) is counted against the saving, and a response that was created before the summary
+took effect, whose input already holds the whole window, yields no reduction (up to the rounding of the
+played fraction, which only approximates what the server kept). The summary model's own cost is shown
+beside it.
 """
 
 from __future__ import annotations
@@ -35,7 +50,14 @@ import attrs
 
 from events.base import Event
 from events.envelope import Envelope
-from events.protocol import InputTranscriptCompleted, ResponseDone, SessionCreated, SessionUpdated
+from events.protocol import (
+    AssistantAudioDelta,
+    InputTranscriptCompleted,
+    ItemTruncated,
+    ResponseDone,
+    SessionCreated,
+    SessionUpdated,
+)
 from events.summary import SummaryApplied, SummaryGenerated, SummaryRequested
 
 PRICE_KEYS = frozenset(
@@ -57,8 +79,10 @@ DEFAULT_PRICES: Mapping[str, Mapping[str, float]] = {
     "gpt-4o-mini": {"text_input": 0.15, "text_cached_input": 0.075, "text_output": 0.60},
 }  # fmt: skip
 LEDGER_EVENTS: frozenset[type[Event]] = frozenset(
-    {ResponseDone, InputTranscriptCompleted, SummaryRequested, SummaryGenerated, SummaryApplied, SessionCreated, SessionUpdated}
-)
+    {ResponseDone, InputTranscriptCompleted, SummaryRequested, SummaryGenerated, SummaryApplied, SessionCreated, SessionUpdated,
+     AssistantAudioDelta, ItemTruncated}
+)  # fmt: skip
+PCM_BYTES_PER_MS = 48  # assistant speech: 24 kHz mono PCM16
 Prices = Mapping[str, Mapping[str, float]]
 
 
@@ -224,7 +248,12 @@ class Ledger:
         self.transcription = Line()
         self.summaries = Line()
         self._summary_models: dict[str, str] = {}
-        self._pending_before: list[int] = []  # total_tokens before each applied summary not yet measured
+        self._pending_summaries = 0  # applied since the last response, their reduction not yet measured
+        self._last: tuple[str, Tokens] | None = None  # the last response done: its id and usage
+        # the speech of the responses not yet superseded (by a later response done), for the played fraction
+        self._audio_items: dict[str, list[str]] = {}  # response id -> its items with audio, in order
+        self._audio_bytes: dict[str, int] = {}  # item id -> PCM bytes received
+        self._truncated: dict[str, int] = {}  # item id -> audio_end_ms the server truncated it to
         self.reductions: list[int] = []  # tokens each summary took out of the window
 
     @classmethod
@@ -253,8 +282,17 @@ class Ledger:
 
     def apply(self, env: Envelope) -> None:
         ev = env.event
-        if isinstance(ev, ResponseDone):
+        if isinstance(ev, AssistantAudioDelta):  # by far the most frequent: first, and cheap
+            received = self._audio_bytes.get(ev.item_id)
+            if received is None:
+                self._audio_items.setdefault(ev.response_id, []).append(ev.item_id)
+                received = 0
+            self._audio_bytes[ev.item_id] = received + len(ev.pcm)
+        elif isinstance(ev, ResponseDone):
             self._on_response(ev)
+        elif isinstance(ev, ItemTruncated):
+            if ev.item_id in self._audio_bytes:  # an item of a response still tracked
+                self._truncated[ev.item_id] = ev.audio_end_ms
         elif isinstance(ev, InputTranscriptCompleted):
             self._on_transcription(ev.usage)
         elif isinstance(ev, SummaryRequested):
@@ -264,9 +302,8 @@ class Ledger:
             model = self._summary_models.get(ev.summary_id, self.summary_model)
             self.summaries = self.summaries.add(tokens, tokens.cost(price_table(self.prices, model)))
         elif isinstance(ev, SummaryApplied):
-            last = next((r.tokens.total for r in reversed(self.responses)), None)
-            if last is not None:
-                self._pending_before.append(last)
+            if self._last is not None:  # measured against the next response, when it is done
+                self._pending_summaries += 1
         elif isinstance(ev, SessionCreated | SessionUpdated):
             self._on_session(ev.session)
 
@@ -281,9 +318,13 @@ class Ledger:
 
     def _on_response(self, ev: ResponseDone) -> None:
         tokens = Tokens.from_realtime(ev.usage)
-        for before in self._pending_before:
-            self.reductions.append(max(0, before - tokens.input))
-        self._pending_before = []
+        if self._pending_summaries and self._last is not None:
+            before = self._last[1].input + self._carried_output(*self._last)
+            self.reductions.extend([max(0, before - tokens.input)] * self._pending_summaries)
+        self._pending_summaries = 0
+        if self._last is not None and self._last[0] != ev.response_id:
+            self._forget(self._last[0])  # superseded: only the last response's speech is ever measured
+        self._last = (ev.response_id, tokens)
         cost = tokens.cost(price_table(self.prices, self.model))
         saved = sum(self.reductions)
         saved_usd = None if cost is None else 0.0
@@ -296,6 +337,24 @@ class Ledger:
                 saved_input_tokens=saved, saved_usd=saved_usd,
             )
         )  # fmt: skip
+
+    def _carried_output(self, response_id: str, tokens: Tokens) -> int:
+        """The part of a response's output the conversation still holds: all of it, unless its speech was
+        truncated, then scaled by the fraction of the received audio that was kept (played)."""
+        received = kept = 0
+        for item_id in self._audio_items.get(response_id, ()):
+            item_bytes = self._audio_bytes[item_id]
+            received += item_bytes
+            end_ms = self._truncated.get(item_id)
+            kept += item_bytes if end_ms is None else min(item_bytes, end_ms * PCM_BYTES_PER_MS)
+        if not received:  # no speech (text, tool calls): all of it is carried
+            return tokens.output
+        return tokens.output * kept // received
+
+    def _forget(self, response_id: str) -> None:
+        for item_id in self._audio_items.pop(response_id, ()):
+            del self._audio_bytes[item_id]
+            self._truncated.pop(item_id, None)
 
     def _on_transcription(self, usage: Mapping[str, Any]) -> None:
         table = price_table(self.prices, self.transcription_model)

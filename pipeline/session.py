@@ -226,6 +226,9 @@ async def _run_connected(
     observers: Sequence[ActorSpec],
     tools: ToolRegistry,
 ) -> SessionResult:
+    rest = rest_base_url(endpoint)
+    # the conductor waits on the summariser's verdicts only when there is one (replay reads this from the header)
+    cores = {**cores, "summariser": rest is not None}
     header_config = {**cores, "server_url": endpoint.describe(), "server_kind": endpoint.kind}
     writer = JournalWriter(journal_path, make_header(header_config), fsync=fsync)
     bus = Bus(clock=TrioClock(), journal=writer)
@@ -241,7 +244,7 @@ async def _run_connected(
                 stream=stream,
                 journal_path=journal_path,
                 tools=tools,
-                rest_base_url=rest_base_url(endpoint),
+                rest_base_url=rest,
                 observers=observers,
             )
             outcome = await run_session(specs, bus=bus)

@@ -50,7 +50,8 @@ def parse_script(lines: Iterable[str | ScriptLine]) -> tuple[ScriptLine, ...]:
 
 
 # Phrased and spoken (ScriptSource's default voice and speed) so that the embedded server's offline recogniser
-# hears the words its brain acts on: "weather ... paris", "time", "remind", "story", "talk ... beginning".
+# hears the words its brain acts on: "weather ... paris", "time", "remind", "short ... story", "talk ... beginning".
+# The short story is generated in under 3 s (server pacing), so the barge-in at 5 s cuts only played audio.
 # Checked end to end in tests/actors/capture (the recogniser adapts over a session, so order matters too).
 DEMO_SCRIPT: tuple[str, ...] = (
     "hello there",
@@ -58,7 +59,7 @@ DEMO_SCRIPT: tuple[str, ...] = (
     "what time is it",
     "remind me to call mom in five minutes",
     "tell me a short story",
-    "[barge 2500] okay stop",
+    "[barge 5000] okay stop",
     "what did we talk about at the beginning",
     "thank you goodbye",
 )

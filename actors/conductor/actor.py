@@ -3,7 +3,8 @@
 Consumes: ``SessionCreated``, ``SessionUpdated``, ``ServerError``, ``ConnectionClosed``, ``SpeechStarted``,
 ``ItemAdded``, ``ResponseCreated``, ``AssistantAudioDelta`` (only to learn which items carry audio),
 ``ResponseDone``, ``PlaybackFinished``, ``TranscriptResolved``/``TranscriptUnavailable``, ``CaptureEnded``,
-``TimerFired``.
+``TimerFired``, and the summariser's ``SummaryStarted``/``SummarySkipped``/``SummaryApplied``/``SummaryAbandoned``
+(to hold a turn end while a summary is being applied).
 Emits: ``ClientCommand`` (``session.update``, id ``conductor_0001``), ``SessionReady``, ``TurnEnded``,
 ``SessionFailed``, ``SessionEnding``, and ``TimerRequested``/``TimerCancelled`` (``conductor:linger``,
 ``conductor:end_timeout``).
@@ -34,6 +35,7 @@ from events.protocol import (
     SpeechStarted,
 )
 from events.runtime import TimerFired
+from events.summary import SummaryAbandoned, SummaryApplied, SummarySkipped, SummaryStarted
 from events.transcripts import TranscriptResolved, TranscriptUnavailable
 from pipeline.replay import Replayable
 from pipeline.runtime import ActorContext, ActorSpec, run_core
@@ -56,6 +58,10 @@ CONSUMES = frozenset(
         TranscriptUnavailable,
         CaptureEnded,
         TimerFired,
+        SummaryStarted,
+        SummarySkipped,
+        SummaryApplied,
+        SummaryAbandoned,
     }
 )
 REPLAYABLE = Replayable(name=NAME, consumes=CONSUMES, make_core=ConductorCore.from_config)

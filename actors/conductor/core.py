@@ -23,10 +23,19 @@ output). The turn ends (``TurnEnded``) once every assistant audio item of that r
 "Audio items" are the items that had at least one ``AssistantAudioDelta``: an item that never received a
 byte will never be reported played.
 
+Summaries. When the session has a summariser (config ``summariser``, set by the live session when it runs
+one, and ``summary_enabled``), every ``response.done`` whose window reached ``summary_trigger`` gets a verdict
+from it (``SummaryStarted`` or ``SummarySkipped``, events/summary.py), and a started summary ends in
+``SummaryApplied`` or ``SummaryAbandoned``. Until then the summariser is busy: a ``TurnEnded`` that falls due
+is held back and released when it is done, and the session is not idle. So the scripted user does not talk
+over a summary being applied (the next response's context is the same whatever the scheduling: runs are
+comparable), and a session does not end with a summary half applied. The summariser's own timers bound
+the wait.
+
 End of session. After ``CaptureEnded`` the session may end when it is idle: nobody is speaking, no
 response is open or waiting for its audio to be played, the assistant has answered the last user input
-(the last ``TurnEnded`` belongs to a response created after it), and every user item has its transcript
-outcome. Idle requests a short linger timer (``conductor:linger``) so that a late event can still
+(the last ``TurnEnded`` belongs to a response created after it), every user item has its transcript
+outcome, and the summariser is not busy. Idle requests a short linger timer (``conductor:linger``) so that a late event can still
 arrive; anything that makes the session busy again cancels it. A hard bound (``conductor:end_timeout``,
 requested at ``CaptureEnded``) ends the session even if the last answer never comes.
 
@@ -60,6 +69,7 @@ from events.protocol import (
     SpeechStarted,
 )
 from events.runtime import SessionEnding, TimerCancelled, TimerFired, TimerRequested
+from events.summary import SummaryAbandoned, SummaryApplied, SummarySkipped, SummaryStarted
 from events.transcripts import TranscriptResolved, TranscriptUnavailable
 from pipeline.config import RunConfig
 
@@ -97,6 +107,7 @@ class ConductorCore:
         end_linger_ms: int = 300,
         end_timeout_ms: int = 20000,
         wait_for_playback: bool = True,
+        summary_trigger: int | None = None,
     ) -> None:
         self.session = dict(session)
         self.end_linger_ms = end_linger_ms
@@ -116,6 +127,11 @@ class ConductorCore:
         self._played_early: set[str] = set()  # items played before their response.done
         self._awaiting_playback: dict[str, _AwaitingPlayback] = {}
         self._pending_outcomes: set[str] = set()  # user items without a transcript outcome
+        # summaries (None: no summariser in this session)
+        self.summary_trigger = summary_trigger
+        self._summary_verdicts: set[str] = set()  # responses over the trigger, awaiting started/skipped
+        self._summary_running: str | None = None  # the summary attempt in progress
+        self._held: list[TurnEnded] = []  # turn ends due while the summariser was busy
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ConductorCore:
@@ -125,13 +141,27 @@ class ConductorCore:
             end_linger_ms=int(config.get("end_linger_ms", 300)),
             end_timeout_ms=int(config.get("end_timeout_ms", 20000)),
             wait_for_playback=bool(config.get("conductor_wait_for_playback", True)),
+            summary_trigger=(
+                int(config.get("summary_trigger", 2000))
+                if config.get("summariser", False) and config.get("summary_enabled", True)
+                else None
+            ),
         )
 
     @property
     def idle(self) -> bool:
         return not (
-            self._speaking or self._awaiting_answer or self._open or self._awaiting_playback or self._pending_outcomes
+            self._speaking
+            or self._awaiting_answer
+            or self._open
+            or self._awaiting_playback
+            or self._pending_outcomes
+            or self.summarising
         )
+
+    @property
+    def summarising(self) -> bool:
+        return bool(self._summary_verdicts) or self._summary_running is not None
 
     def handle(self, env: Envelope) -> Sequence[Event]:
         if self.phase is Phase.ENDED:
@@ -208,7 +238,21 @@ class ConductorCore:
             return self._on_played(ev.item_id)
         elif isinstance(ev, ResponseDone):
             return self._on_response_done(ev)
+        elif isinstance(ev, SummaryStarted | SummarySkipped | SummaryApplied | SummaryAbandoned):
+            return self._on_summary(ev)
         return []
+
+    def _on_summary(self, ev: SummaryStarted | SummarySkipped | SummaryApplied | SummaryAbandoned) -> list[Event]:
+        if isinstance(ev, SummaryStarted | SummarySkipped):
+            self._summary_verdicts.discard(ev.response_id)
+            if isinstance(ev, SummaryStarted):
+                self._summary_running = ev.summary_id
+        elif ev.summary_id == self._summary_running:
+            self._summary_running = None
+        if self.summarising or not self._held:
+            return []
+        held, self._held = self._held, []
+        return list(held)
 
     def _user_input(self, seq: int) -> None:
         self._awaiting_answer = True
@@ -232,6 +276,9 @@ class ConductorCore:
     def _on_response_done(self, ev: ResponseDone) -> list[Event]:
         if ev.status == "in_progress":
             return []
+        total = ev.total_tokens
+        if self.summary_trigger is not None and total is not None and total >= self.summary_trigger:
+            self._summary_verdicts.add(ev.response_id)  # the summariser answers with started or skipped
         created_seq = self._open.pop(ev.response_id, None)
         items = self._audio.pop(ev.response_id, set())
         unplayed = {i for i in items if i not in self._played_early} if self.wait_for_playback else set()
@@ -254,7 +301,11 @@ class ConductorCore:
         # by the user speaking over it does not answer what interrupted it)
         if created_seq is None or created_seq > self._last_input_seq:
             self._awaiting_answer = False
-        return [TurnEnded(response_id=response_id, status=status)]
+        ended = TurnEnded(response_id=response_id, status=status)
+        if self.summarising:
+            self._held.append(ended)  # released when the summariser is done
+            return []
+        return [ended]
 
     # -- the end ------------------------------------------------------------------------------------------
 

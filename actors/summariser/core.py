@@ -5,7 +5,7 @@ Theory of operation
 The core folds its own ``Conversation`` (pipeline/projection.py) from every envelope it is given, then
 decides. One summary at a time; the phase says where it is::
 
-    IDLE ──response.done, window ≥ trigger, > keep_last_turns turns, something to summarise──┐
+    IDLE ──response.done, window ≥ trigger, > keep_last_turns turns, something to summarise──┐ SummaryStarted
      ▲                                                                                         │
      │      AWAITING_TRANSCRIPTS ──all candidate transcripts settled, or :transcripts timer──► │
      │                                                                                         ▼
@@ -32,6 +32,9 @@ decides. One summary at a time; the phase says where it is::
   expiry is ignored. Client ``event_id``s are ``summariser_0001``...; a server ``error`` naming the create
   abandons the attempt, one naming a delete leaves that item in place (reported in ``SummaryApplied``).
 * An abandoned attempt returns to IDLE; the next ``response.done`` over the trigger starts a new one.
+* Every ``response.done`` over the trigger gets one verdict: ``SummaryStarted`` (the attempt then ends in
+  ``SummaryApplied`` or ``SummaryAbandoned``) or ``SummarySkipped`` with the reason (too few turns, nothing
+  with a transcript, a summary already in progress). The conductor waits on it (actors/conductor/core.py).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ from events.summary import (
     SummaryFailed,
     SummaryGenerated,
     SummaryRequested,
+    SummarySkipped,
+    SummaryStarted,
 )
 from events.transcripts import TranscriptResolved, TranscriptUnavailable
 from pipeline.projection import Conversation, Turn
@@ -168,7 +173,7 @@ class SummariserCore:
         ev = env.event
         phase = self.phase
         if isinstance(ev, ResponseDone):
-            return self._maybe_start(ev) if phase is Phase.IDLE else []
+            return self._on_response_done(ev)
         if isinstance(ev, TimerFired):
             return self._on_timer(ev) if ev.key == self._timer else []
         if phase is Phase.AWAITING_TRANSCRIPTS and isinstance(ev, TranscriptResolved | TranscriptUnavailable | ItemDeleted):
@@ -190,23 +195,32 @@ class SummariserCore:
                 return self._finish() if not self._deletes else []
         return []
 
-    def _maybe_start(self, ev: ResponseDone) -> list[Event]:
+    def _on_response_done(self, ev: ResponseDone) -> list[Event]:
+        """Every response whose window reached the trigger gets one verdict: started or skipped (and why)."""
         total = ev.total_tokens
         if not self.enabled or total is None or total < self.trigger:
             return []
+        if self.phase is not Phase.IDLE:
+            return [self._skip(ev, total, f"{self.summary_id} is still in progress")]
         turns = self.conversation.turns
         if len(turns) <= self.keep_last_turns:
-            return []
+            return [self._skip(ev, total, f"{len(turns)} turns, and the last {self.keep_last_turns} are kept")]
         candidates = self._select(turns)
         if not any(not is_summary(t) and (has_text(t) or self._waitable(t)) for t in candidates):
-            return []  # nothing to summarise: no empty summary, no deletes
+            # no empty summary, no deletes
+            return [self._skip(ev, total, "nothing to summarise: no older turn has a transcript")]
         self._attempt += 1
         self._window_before = total
         self._candidates = tuple(t.item_id for t in candidates)
+        started = SummaryStarted(summary_id=self.summary_id, response_id=ev.response_id, window=total)
         if self._pending_transcripts():
             self.phase = Phase.AWAITING_TRANSCRIPTS
-            return [self._start_timer("transcripts", self.transcript_wait_ms)]
-        return self._request()
+            return [started, self._start_timer("transcripts", self.transcript_wait_ms)]
+        return [started, *self._request()]
+
+    @staticmethod
+    def _skip(ev: ResponseDone, total: int, reason: str) -> SummarySkipped:
+        return SummarySkipped(response_id=ev.response_id, window=total, reason=reason)
 
     def _select(self, turns: list[Turn]) -> list[Turn]:
         split = len(turns) - self.keep_last_turns
@@ -234,8 +248,8 @@ class SummariserCore:
         out = self._stop_timer()
         turns = [t for t in map(self.conversation.turn, self._candidates) if t is not None and has_text(t)]
         if not any(not is_summary(t) for t in turns):
-            self.phase = Phase.IDLE  # what had no transcript is kept; nothing is left to summarise
-            return out
+            # what had no transcript is kept; nothing is left to summarise (and nothing is deleted)
+            return [*out, *self._abandon("nothing left to summarise: the older turns have no transcript", id_used=False)]
         # the previous summary first, then the turns in their order
         ordered = [t for t in turns if is_summary(t)] + [t for t in turns if not is_summary(t)]
         self._replace = tuple(t.item_id for t in turns)

@@ -6,9 +6,11 @@
 2. if the user's words ask for one of the tools (by a word of its name or its description, e.g. weather,
    time, remind) it calls it with arguments filled from the words and valid against the tool's schema
    (required fields best effort); `tool_choice` "none" / "required" / a named function are honoured;
-3. "tell me a story" gets a long canned story (so the token window grows);
-4. "what did we talk about first" / "what did the conversation start with" answers from the system
-   summary at the root (or the first user words), "what language ..." names the summary's language;
+3. "tell me a story" gets a long canned story (about 2.5 minutes spoken, so the token window grows), "a short
+   story" a short one (about 55 seconds: streamed in under 3 s at the default pacing, so a barge-in a few
+   seconds into it cuts only what was played, never what was generated: the demo's token counts repeat);
+4. "what did we talk about first" / "what did the conversation start with" answers with the first words of
+   the system summary at the root (or the first user words), "what language ..." names the summary's language;
 5. otherwise it restates briefly what it heard.
 """
 
@@ -46,6 +48,21 @@ STORY: Final = (
     "can see two lights in the tower, the bright electric beam and beside it a small steady yellow "
     "flame, keeping watch together. The end."
 )
+
+SHORT_STORY: Final = (
+    "Once upon a time, a lighthouse keeper named Elsa lived at the edge of a cold grey sea. Every evening she "
+    "climbed the hundred steps of the tower and polished the great brass lamp. One stormy night the power "
+    "failed and the lamp went dark, just as the last fishing boat was coming home. Elsa did not panic. She "
+    "remembered her grandfather's old oil lantern, found it in the cellar, and carried it up the tower while "
+    "the wind tried to tear the door from its hinges. The first match blew out, and so did the second. With "
+    "the third she shielded the flame with her coat, and the wick caught. The lens gathered the small yellow "
+    "light and threw it far across the water. Out in the dark, a young fisherman named Tomas saw it, turned "
+    "his boat toward it, and came safely into the harbour. The next morning the whole town brought her bread "
+    "and soup, and Elsa told the children that a light is not really about the lamp: it is about someone "
+    "choosing to keep watch, so that others can find their way home. The end."
+)
+
+ABOUT_START_WORDS: Final = 30  # of the root summary, read back when asked what came first
 
 _STOPWORDS: Final = frozenset(
     "a an the of for to in on at by with and or is are be get set current me my your it its this that "
@@ -197,7 +214,9 @@ def _speak_output(turns: Sequence[Turn]) -> str:
 
 def _about_start(turns: Sequence[Turn]) -> str:
     if turns and turns[0].kind == "message" and turns[0].role == "system" and turns[0].text:
-        return f"The conversation started with this: {turns[0].text}"
+        words = turns[0].text.split()
+        gist = " ".join(words[:ABOUT_START_WORDS]) + ("…" if len(words) > ABOUT_START_WORDS else "")
+        return f"The conversation started with this: {gist}"
     first_user = next((t for t in turns if t.role == "user" and t.text), None)
     if first_user:
         return f"You first said: {first_user.text}"
@@ -233,7 +252,7 @@ def decide(turns: Sequence[Turn], tools: Sequence[dict[str, Any]], tool_choice: 
             return CallTool(name=str(best["name"]), arguments=tool_arguments(best, heard))
     joined = " ".join(words)
     if "story" in words:
-        return Say(STORY)
+        return Say(SHORT_STORY if "short" in words else STORY)
     if re.search(r"\b(first|start|started|begin|began|beginning)\b", joined) and re.search(
         r"\b(talk|talked|conversation|discuss|discussed|said|say)\b", joined
     ):

@@ -2,8 +2,11 @@
 
 A request whose instructions ask for a summary (any system or user text mentioning summarise / summary /
 résumé) gets a deterministic *extractive* summary of the conversation it carries: the first sentence of
-each turn, role-labelled, trimmed, in the original order, so the key nouns survive into the summary (and a
-later "what did we talk about first" finds them). Asked for French, it is headed in French. Any other
+each user and assistant turn, role-labelled, trimmed, in the original order, so the key nouns survive into
+the summary (and a later "what did we talk about first" finds them). Tool lines and the assistant's
+"(called the tool ...)" lines are left out: the spoken answer that follows says what mattered. A previous
+summary (a "system:" line) comes first, without its heading and at most half the length, so summaries of
+summaries neither nest nor grow. Asked for French, it is headed in French. Any other
 request gets a short echo of the last user message. `stream: true` is answered with server-sent events.
 Errors follow the OpenAI REST shape: `{"error": {"message", "type", "param", "code"}}`.
 """
@@ -24,6 +27,8 @@ _SUMMARY_WORDS: Final = re.compile(r"summari[sz]|summary|résum|resum", re.IGNOR
 _MAX_SUMMARY_CHARS: Final = 900
 _ENGLISH_ROLES: Final = {"user": "the user", "assistant": "the assistant"}
 _FRENCH_ROLES: Final = {"user": "l'utilisateur", "assistant": "l'assistant"}
+_FRENCH_HEAD: Final = "Résumé de la conversation. "
+_ENGLISH_HEAD: Final = "Summary of the conversation so far. "
 
 
 def error_body(message: str, *, code: str | None = None, param: str | None = None) -> dict[str, Any]:
@@ -65,16 +70,32 @@ def _conversation_lines(messages: list[dict[str, Any]]) -> list[tuple[str, str]]
     ]
 
 
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
+
+
 def summarise(messages: list[dict[str, Any]]) -> str:
     instructions = " ".join(_text_of(m) for m in messages if _SUMMARY_WORDS.search(_text_of(m)))
     french = bool(re.search(r"\bfrench\b|français|francais", instructions, re.IGNORECASE))
-    pieces = []
+    names = _FRENCH_ROLES if french else _ENGLISH_ROLES
+    previous: list[str] = []
+    pieces: list[str] = []
     for role, text in _conversation_lines(messages):
+        if role == "tool" or (role == "assistant" and text.startswith("(called the tool")):
+            continue
+        if role == "system":  # an earlier summary, folded in first without its heading
+            body = text
+            for head in (_FRENCH_HEAD.strip(), _ENGLISH_HEAD.strip()):
+                while body.startswith(head):
+                    body = body[len(head) :].strip()
+            if body:
+                previous.append(_shorten(body, _MAX_SUMMARY_CHARS // 2))
+            continue
         sentence = _first_sentence(text)
         if sentence:
-            names = _FRENCH_ROLES if french else _ENGLISH_ROLES
             pieces.append(f"{names.get(role, role)}: {sentence}")
-    head = "Résumé de la conversation. " if french else "Summary of the conversation so far. "
+    head = _FRENCH_HEAD if french else _ENGLISH_HEAD
+    pieces = previous + pieces
     summary = head + " ".join(pieces)
     if len(summary) > _MAX_SUMMARY_CHARS:
         summary = summary[:_MAX_SUMMARY_CHARS].rsplit(" ", 1)[0] + "…"

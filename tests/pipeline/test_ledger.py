@@ -9,7 +9,13 @@ import pytest
 
 from events.base import Event
 from events.envelope import Envelope
-from events.protocol import InputTranscriptCompleted, ResponseDone, SessionUpdated
+from events.protocol import (
+    AssistantAudioDelta,
+    InputTranscriptCompleted,
+    ItemTruncated,
+    ResponseDone,
+    SessionUpdated,
+)
 from events.summary import SummaryApplied, SummaryGenerated, SummaryRequested
 from pipeline.ledger import DEFAULT_PRICES, Ledger, ResponseCost, Tokens, load_prices, price_table
 
@@ -32,6 +38,14 @@ def done(n: int, input_tokens: int, output_tokens: int) -> ResponseDone:
 
 def applied(summary_id: str) -> SummaryApplied:
     return SummaryApplied(summary_id=summary_id, replaced_turns=2, window_before=0)
+
+
+SECOND = bytes(48_000)  # one second of 24 kHz PCM16
+
+
+def speech(n: int, item_id: str, seconds: int) -> list[AssistantAudioDelta]:
+    """Response ``resp_n``'s audio for ``item_id``, one delta a second."""
+    return [AssistantAudioDelta(response_id=f"resp_{n}", item_id=item_id, pcm=SECOND) for _ in range(seconds)]
 
 
 def test_realtime_usage_splits_text_audio_and_cached_and_is_priced() -> None:
@@ -98,6 +112,64 @@ def test_tokens_saved_are_the_window_drops_accumulated_over_the_later_responses(
 def test_a_summary_that_did_not_shrink_the_window_saves_nothing() -> None:
     ledger = Ledger.fold(envs(done(1, 400, 100), applied("sum_001"), done(2, 600, 50)))
     assert ledger.reductions == [0] and ledger.saved_input_tokens == 0
+
+
+def test_a_barge_in_carries_only_the_played_part_of_the_output() -> None:
+    # a story of 60 s bills 850 + 1460; the user barges in at 5 s and the server keeps 5000 ms of it, so the
+    # next response re-bills 850 + 1460 * 5/60 = 971 (rounded down) at least, not 2310: reduction 441, not 1780
+    ledger = Ledger.fold(
+        envs(
+            *speech(1, "item_story", 60),
+            done(1, 850, 1460),
+            applied("sum_001"),
+            ItemTruncated(item_id="item_story", audio_end_ms=5000),
+            done(2, 530, 100),
+        )
+    )
+    assert ledger.reductions == [850 + 1460 * 5000 // 60000 - 530] == [441]
+    assert ledger.responses[-1].saved_input_tokens == 441
+
+
+def test_the_played_fraction_is_over_all_the_audio_items_of_the_response() -> None:
+    # 10 s truncated to 2.5 s, and 30 s heard whole: 32.5 s of 40 s, clamped to what was received for each item
+    events = [*speech(1, "a1", 10), *speech(1, "a2", 30), done(1, 1000, 800)]
+    cut = ItemTruncated(item_id="a1", audio_end_ms=2500)
+    truncated = Ledger.fold(envs(*events, cut, applied("s"), done(2, 900, 0)))
+    assert truncated.reductions == [1000 + 800 * 32_500 // 40_000 - 900] == [750]
+    beyond = ItemTruncated(item_id="a1", audio_end_ms=99_000)  # at most what was received of that item
+    assert Ledger.fold(envs(*events, beyond, applied("s"), done(2, 900, 0))).reductions == [1000 + 800 - 900]
+
+
+def test_a_truncation_before_the_cancelled_responses_done_is_applied() -> None:
+    ledger = Ledger.fold(
+        envs(
+            *speech(1, "item_story", 20),
+            ItemTruncated(item_id="item_story", audio_end_ms=4000),  # barge-in: truncate, then cancel
+            ResponseDone(response_id="resp_1", status="cancelled",
+                         usage={"total_tokens": 1350, "input_tokens": 850, "output_tokens": 500}),
+            applied("sum_001"),
+            done(2, 530, 100),
+        )
+    )  # fmt: skip
+    assert ledger.reductions == [850 + 500 * 4000 // 20000 - 530] == [420]
+
+
+def test_only_the_last_responses_speech_counts_and_a_response_without_audio_carries_all_its_output() -> None:
+    ledger = Ledger.fold(
+        envs(
+            *speech(1, "a1", 10),
+            done(1, 400, 300),
+            ItemTruncated(item_id="a1", audio_end_ms=1000),  # cut, but a later response is the one measured
+            done(2, 800, 200),  # text or a tool call: no audio, all of its output stays
+            applied("sum_001"),
+            done(3, 300, 50),
+            *speech(4, "a4", 10),
+            done(4, 400, 100),  # spoken and heard whole
+            applied("sum_002"),
+            done(5, 200, 50),
+        )
+    )
+    assert ledger.reductions == [800 + 200 - 300, 400 + 100 - 200] == [700, 300]
 
 
 def test_saved_tokens_are_priced_at_the_responses_own_average_input_price() -> None:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.server.audio_format import decode_input, encode_output
-from pipeline.server.brain import STORY, CallTool, Say, Turn, decide, tool_arguments
+from pipeline.server.brain import SHORT_STORY, STORY, CallTool, Say, Turn, decide, tool_arguments
 from pipeline.server.conversation import Conversation, StoredItem, heard_prefix
 from pipeline.server.errors import ClientError
 from pipeline.server.protocol import parse_client_event
@@ -82,6 +82,8 @@ def test_brain_tools_story_and_memory() -> None:
     assert decide([user], [TIME, REMINDER], "none") == Say("You said: remind me to call mom in 10 minutes.")
     assert decide([Turn(kind="message", role="user", text="tell me a story")], [], "auto") == Say(STORY)
     assert len(STORY.split()) > 300
+    short = decide([Turn(kind="message", role="user", text="tell me a short story")], [], "auto")
+    assert short == Say(SHORT_STORY) and 150 < len(SHORT_STORY.split()) < 250
     summary = Turn(kind="message", role="system", text="Résumé de la conversation. l'utilisateur: la météo à Paris.")
     asked = Turn(kind="message", role="user", text="what did the conversation start with")
     assert "météo à Paris" in decide([summary, asked], [], "auto").text  # type: ignore[union-attr]
@@ -129,3 +131,26 @@ def test_event_checker_catches_beta_content_types() -> None:
                           "item": {"type": "message", "role": "assistant", "content": [{"type": "audio", "transcript": "x"}]}})  # fmt: skip
     checker.server_event({"type": "response.audio.delta", "event_id": "event_2"})
     assert len(checker.violations) == 2
+
+
+def test_offline_summary_skips_tool_lines_and_folds_a_previous_summary_without_nesting() -> None:
+    from pipeline.server.chat import summarise
+
+    prompt = {"role": "system", "content": "Summarise the conversation below in French."}
+    first = summarise([prompt, {"role": "user", "content": "\n".join([
+        "user: what is the weather like in Paris",
+        'assistant: (called the tool get_weather({"location": "Paris"}))',
+        'tool: {"location": "Paris", "temperature": "17°C"}',
+        "assistant: The weather in Paris is sunny at 17°C. Anything else?",
+    ])}])  # fmt: skip
+    assert first == (
+        "Résumé de la conversation. l'utilisateur: what is the weather like in Paris "
+        "l'assistant: The weather in Paris is sunny at 17°C."
+    )
+    second = summarise([prompt, {"role": "user", "content": f"system: {first}\nuser: tell me a short story"}])
+    assert second.count("Résumé de la conversation.") == 1
+    assert second.startswith("Résumé de la conversation. l'utilisateur: what is the weather like in Paris")
+    assert second.endswith("l'utilisateur: tell me a short story")
+    long_previous = "Résumé de la conversation. " + "word " * 400
+    third = summarise([prompt, {"role": "user", "content": f"system: {long_previous}\nuser: and now?"}])
+    assert len(third) < 600 and third.endswith("l'utilisateur: and now?")  # the earlier summary does not grow it

@@ -22,7 +22,7 @@ KEYWORDS = [
     ("weather", "paris"),
     ("time",),
     ("remind",),
-    ("story",),
+    ("short", "story"),
     ("stop",),
     ("talk", "beginning"),
     ("goodbye",),

@@ -23,6 +23,7 @@ from events.protocol import (
     SpeechStarted,
 )
 from events.runtime import SessionEnding, TimerCancelled, TimerFired, TimerRequested
+from events.summary import SummaryAbandoned, SummaryApplied, SummarySkipped, SummaryStarted
 from events.transcripts import TranscriptResolved
 from pipeline.config import RunConfig
 
@@ -67,9 +68,11 @@ def audio(response_id: str, item_id: str) -> AssistantAudioDelta:
     return AssistantAudioDelta(response_id=response_id, item_id=item_id, pcm=b"\0\0" * 240)
 
 
-def done(response_id: str, status: str = "completed", outputs: tuple[tuple[str, str], ...] = ()) -> ResponseDone:
+def done(
+    response_id: str, status: str = "completed", outputs: tuple[tuple[str, str], ...] = (), total: int = 10
+) -> ResponseDone:
     kw: dict[str, Any] = {"output_item_ids": [i for i, _ in outputs], "output_types": [t for _, t in outputs]}
-    return ResponseDone(response_id=response_id, status=status, usage={"total_tokens": 10}, **kw)
+    return ResponseDone(response_id=response_id, status=status, usage={"total_tokens": total}, **kw)
 
 
 # -- set-up ---------------------------------------------------------------------------------------------------
@@ -261,3 +264,65 @@ def test_hard_bound_while_lingering_cancels_the_linger(feed: Feeder) -> None:
 def test_config_keys() -> None:
     core = ConductorCore.from_config({"end_linger_ms": 5, "end_timeout_ms": 6, "conductor_wait_for_playback": False})
     assert (core.end_linger_ms, core.end_timeout_ms, core.wait_for_playback) == (5, 6, False)
+
+
+# -- summaries --------------------------------------------------------------------------------------------------
+
+
+def summarised() -> Feeder:
+    feed = Feeder(ConductorCore.from_config({"session": SESSION, "summariser": True, "summary_trigger": 1000}))
+    ready(feed)
+    return feed
+
+
+def test_a_turn_end_is_held_while_a_summary_is_applied_and_released_after() -> None:
+    feed = summarised()
+    feed.all(user("u1"), ResponseCreated(response_id="r1"))
+    assert feed(done("r1", total=1200)) == []  # over the trigger: the summariser's verdict comes first
+    assert feed.core.summarising
+    assert feed(SummaryStarted(summary_id="sum_001", response_id="r1", window=1200)) == []
+    assert feed(SummaryApplied(summary_id="sum_001", replaced_turns=4)) == [TurnEnded(response_id="r1", status="completed")]
+    assert not feed.core.summarising
+
+
+def test_a_skipped_or_abandoned_summary_releases_the_turn_end() -> None:
+    feed = summarised()
+    feed.all(user("u1"), ResponseCreated(response_id="r1"))
+    feed(done("r1", total=1500))
+    assert feed(SummarySkipped(response_id="r1", window=1500, reason="2 turns")) == [
+        TurnEnded(response_id="r1", status="completed")
+    ]
+    feed.all(user("u2"), ResponseCreated(response_id="r2"))
+    feed(done("r2", total=1600))
+    feed(SummaryStarted(summary_id="sum_001", response_id="r2", window=1600))
+    assert feed(SummaryAbandoned(summary_id="sum_002", reason="another attempt")) == []  # not the running one
+    assert feed(SummaryAbandoned(summary_id="sum_001", reason="the model failed")) == [
+        TurnEnded(response_id="r2", status="completed")
+    ]
+
+
+def test_below_the_trigger_nothing_waits_and_without_a_summariser_nothing_waits() -> None:
+    feed = summarised()
+    feed.all(user("u1"), ResponseCreated(response_id="r1"))
+    assert feed(done("r1", total=999)) == [TurnEnded(response_id="r1", status="completed")]
+    for config in ({"summary_trigger": 10}, {"summariser": True, "summary_enabled": False, "summary_trigger": 10}):
+        core = ConductorCore.from_config({"session": SESSION, **config})
+        assert core.summary_trigger is None
+        other = Feeder(core)
+        ready(other)
+        other.all(user("u1"), ResponseCreated(response_id="r1"))
+        assert other(done("r1", total=5000)) == [TurnEnded(response_id="r1", status="completed")]
+
+
+def test_the_session_does_not_end_while_a_summary_is_in_flight() -> None:
+    feed = summarised()
+    feed.all(user("u1"), TranscriptResolved(item_id="u1", text="hi", via="event"), ResponseCreated(response_id="r1"))
+    feed(CaptureEnded(chunks=3))
+    feed(done("r1", total=2000))
+    assert phase(feed) is Phase.DRAINING
+    feed(SummaryStarted(summary_id="sum_001", response_id="r1", window=2000))
+    assert phase(feed) is Phase.DRAINING
+    assert feed(SummaryApplied(summary_id="sum_001", replaced_turns=2)) == [
+        TurnEnded(response_id="r1", status="completed"),
+        TimerRequested(key="conductor:linger", delay_ms=300),
+    ]

@@ -12,7 +12,15 @@ from events.base import Event
 from events.envelope import Envelope
 from events.protocol import FunctionCallRequested, ItemAdded, ItemDeleted, ItemDone, ResponseDone, ServerError
 from events.runtime import TimerCancelled, TimerFired, TimerRequested
-from events.summary import SummaryAbandoned, SummaryApplied, SummaryFailed, SummaryGenerated, SummaryRequested
+from events.summary import (
+    SummaryAbandoned,
+    SummaryApplied,
+    SummaryFailed,
+    SummaryGenerated,
+    SummaryRequested,
+    SummarySkipped,
+    SummaryStarted,
+)
 from events.transcripts import TranscriptResolved, TranscriptUnavailable
 
 PROMPT = summary_prompt("French", "paragraph")
@@ -64,6 +72,15 @@ def request(summary_id: str, lines: list[str], ids: tuple[str, ...], prompt: str
     )
 
 
+def started(summary_id: str, feed: Feeder, window: int) -> SummaryStarted:
+    """The verdict on the response ``feed.done`` just sent."""
+    return SummaryStarted(summary_id=summary_id, response_id=f"resp_{feed.responses}", window=window)
+
+
+def skipped(feed: Feeder, window: int, reason: str) -> SummarySkipped:
+    return SummarySkipped(response_id=f"resp_{feed.responses}", window=window, reason=reason)
+
+
 def phase_of(core: SummariserCore) -> Phase:
     return core.phase  # (a call, so mypy does not narrow the phase across handle())
 
@@ -83,12 +100,12 @@ def apply_summary(feed: Feeder, summary_id: str, text: str, ids: Sequence[str]) 
     return out
 
 
-def test_below_the_trigger_or_too_few_turns_nothing_happens() -> None:
+def test_below_the_trigger_nothing_happens_and_too_few_turns_is_skipped_with_the_reason() -> None:
     core, feed = new_core()
     talk(feed, ("hello", "hi"))
-    assert feed.done(5000) == []  # two turns: not more than keep_last_turns
+    assert feed.done(5000) == [skipped(feed, 5000, "2 turns, and the last 2 are kept")]
     talk(feed, ("weather in Paris", "sunny"))
-    assert feed.done(599) == []
+    assert feed.done(599) == []  # below the trigger: no verdict at all
     assert core.phase is Phase.IDLE
 
 
@@ -101,9 +118,12 @@ def test_disabled_never_summarises() -> None:
 def test_the_whole_protocol_insert_at_root_then_delete_each_then_applied() -> None:
     core, feed = new_core()
     talk(feed, ("hello there", "Hi!"), ("weather in\nParis", "Sunny."))
-    assert feed.done(700) == [request("sum_001", ["user: hello there", "assistant: Hi!"], ("u1", "a1"))]
+    assert feed.done(700) == [
+        started("sum_001", feed, 700),
+        request("sum_001", ["user: hello there", "assistant: Hi!"], ("u1", "a1")),
+    ]
     assert core.phase is Phase.GENERATING
-    assert feed.done(800) == []  # one summary at a time
+    assert feed.done(800) == [skipped(feed, 800, "sum_001 is still in progress")]  # one summary at a time
 
     generated = SummaryGenerated(summary_id="sum_001", text="  Résumé: bonjour.  ", usage={"total_tokens": 30})
     assert feed(generated) == [
@@ -133,7 +153,7 @@ def test_a_later_summary_folds_the_previous_one_in() -> None:
     apply_summary(feed, "sum_001", "Résumé un.", ["u1", "a1"])
     talk(feed, ("time", "Noon."))
     lines = ["system: Résumé un.", "user: weather", "assistant: Sunny."]
-    assert feed.done(900) == [request("sum_002", lines, ("sum_001", "u2", "a2"))]
+    assert feed.done(900) == [started("sum_002", feed, 900), request("sum_002", lines, ("sum_001", "u2", "a2"))]
     out = apply_summary(feed, "sum_002", "Résumé deux.", ["sum_001", "u2", "a2"])
     assert out[-1] == SummaryApplied(
         summary_id="sum_002", replaced_turns=2, window_before=900, replaced_item_ids=("sum_001", "u2", "a2")
@@ -146,14 +166,15 @@ def test_right_after_a_summary_only_the_summary_is_old_so_nothing_happens() -> N
     feed.done(700)
     apply_summary(feed, "sum_001", "Résumé.", ["u1", "a1"])
     assert core.conversation.item_ids == ("sum_001", "u2", "a2")
-    assert feed.done(650) == []  # only sum_001 is older than the last two turns: no re-summary of a summary
+    # only sum_001 is older than the last two turns: no re-summary of a summary
+    assert feed.done(650) == [skipped(feed, 650, "nothing to summarise: no older turn has a transcript")]
 
 
 def test_a_pending_transcript_is_waited_for_then_summarised() -> None:
     core, feed = new_core()
     feed(*user("u1"), *assistant("a1", "Hi."))
     talk(feed, ("weather", "Sunny."))
-    assert feed.done(700) == [TimerRequested(key="summariser:1:transcripts", delay_ms=3000)]
+    assert feed.done(700) == [started("sum_001", feed, 700), TimerRequested(key="summariser:1:transcripts", delay_ms=3000)]
     assert core.phase is Phase.AWAITING_TRANSCRIPTS
     assert feed(TranscriptResolved(item_id="u1", text="hello late", via="retrieve")) == [
         TimerCancelled(key="summariser:1:transcripts"),
@@ -166,7 +187,7 @@ def test_seed_defect_a_turn_without_transcript_is_kept_never_deleted_unsummarise
     feed(*user("u1"), *assistant("a1", "Hi."), *user("u2"), *assistant("a2", "Sure."))
     feed(TranscriptUnavailable(item_id="u2", reason="failed", detail="asr"))
     talk(feed, ("weather", "Sunny."))  # u3/a3 are kept as the last two
-    assert feed.done(700) == [TimerRequested(key="summariser:1:transcripts", delay_ms=1000)]
+    assert feed.done(700) == [started("sum_001", feed, 700), TimerRequested(key="summariser:1:transcripts", delay_ms=1000)]
     # u1 is still pending when the wait runs out: summarise what has text, keep u1 and u2 verbatim
     assert feed(TimerFired(key="summariser:1:transcripts", requested_seq=1)) == [
         request("sum_001", ["assistant: Hi.", "assistant: Sure."], ("a1", "a2"))
@@ -184,12 +205,15 @@ def test_seed_defect_nothing_to_summarise_inserts_nothing_and_deletes_nothing() 
     feed(*user("u1"), *user("u2"))
     feed(TranscriptUnavailable(item_id="u2", reason="timed_out"))
     talk(feed, ("weather", "Sunny."))
-    assert feed.done(700) == [TimerRequested(key="summariser:1:transcripts", delay_ms=1000)]
-    assert feed(TimerFired(key="summariser:1:transcripts", requested_seq=1)) == []  # no request, no empty summary
+    assert feed.done(700) == [started("sum_001", feed, 700), TimerRequested(key="summariser:1:transcripts", delay_ms=1000)]
+    # no request, no empty summary: the attempt ends with nothing deleted
+    assert feed(TimerFired(key="summariser:1:transcripts", requested_seq=1)) == [
+        SummaryAbandoned(summary_id="sum_001", reason="nothing left to summarise: the older turns have no transcript")
+    ]
     assert core.phase is Phase.IDLE
     # every old turn is without text from the start: not even a wait
     feed(TranscriptUnavailable(item_id="u1", reason="failed"))
-    assert feed.done(800) == []
+    assert feed.done(800) == [skipped(feed, 800, "nothing to summarise: no older turn has a transcript")]
 
 
 def test_a_stale_timer_is_ignored() -> None:
@@ -212,7 +236,7 @@ def test_llm_failure_leaves_the_conversation_and_retries_with_the_same_id_after_
     assert core.conversation.item_ids == ("u1", "a1", "u2", "a2")
     talk(feed, ("time", "Noon."))
     lines = ["user: hello", "assistant: Hi.", "user: weather", "assistant: Sunny."]
-    assert feed.done(900) == [request("sum_001", lines, ("u1", "a1", "u2", "a2"))]
+    assert feed.done(900) == [started("sum_001", feed, 900), request("sum_001", lines, ("u1", "a1", "u2", "a2"))]
 
 
 def test_an_empty_summary_is_never_inserted() -> None:
@@ -237,8 +261,8 @@ def test_a_server_error_on_the_create_abandons_without_deleting_and_the_id_moves
     assert core.conversation.item_ids == ("u1", "a1", "u2", "a2")
     assert feed(ServerError(message="other", client_event_id="conductor_0001")) == []
     out = feed.done(800)
-    assert [type(e) for e in out] == [SummaryRequested] and isinstance(out[0], SummaryRequested)
-    assert out[0].summary_id == "sum_002"
+    assert [type(e) for e in out] == [SummaryStarted, SummaryRequested] and isinstance(out[1], SummaryRequested)
+    assert out[1].summary_id == "sum_002"
 
 
 def test_no_added_acknowledgement_abandons_and_deletes_nothing() -> None:
@@ -278,7 +302,7 @@ def test_a_function_call_stays_with_its_output() -> None:
     feed(*assistant("a2", "It is 21 degrees."))
     # the last two are fo1, a2: fc1 must stay with its output, so u1, a1, u2 are summarised
     lines = ["user: hello", "assistant: Hi.", "user: weather in Paris"]
-    assert feed.done(700) == [request("sum_001", lines, ("u1", "a1", "u2"))]
+    assert feed.done(700) == [started("sum_001", feed, 700), request("sum_001", lines, ("u1", "a1", "u2"))]
 
 
 def test_a_call_and_its_output_are_summarised_together() -> None:
@@ -289,7 +313,7 @@ def test_a_call_and_its_output_are_summarised_together() -> None:
     feed(ItemAdded(item_id="fo1", item_type="function_call_output", call_id="c1", text='{"t":1}'))
     talk(feed, ("time", "Noon."))
     lines = ["user: weather", "assistant: (called the tool get_weather({}))", 'tool: {"t":1}']
-    assert feed.done(700) == [request("sum_001", lines, ("u1", "fc1", "fo1"))]
+    assert feed.done(700) == [started("sum_001", feed, 700), request("sum_001", lines, ("u1", "fc1", "fo1"))]
 
 
 @pytest.mark.parametrize(
@@ -299,7 +323,7 @@ def test_a_call_and_its_output_are_summarised_together() -> None:
 def test_language_and_style_shape_the_prompt(style: str, words: str) -> None:
     _, feed = new_core(summary_language="English", summary_style=style, summary_model="m1", keep_last_turns=0)
     talk(feed, ("hello", "Hi."))
-    [req] = feed.done(700)
+    [_, req] = feed.done(700)
     assert isinstance(req, SummaryRequested) and req.model == "m1"
     prompt = req.messages[0]["content"]
     assert "in English" in prompt and words in prompt and "French" not in prompt

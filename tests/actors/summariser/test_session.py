@@ -20,6 +20,7 @@ from events.summary import SummaryAbandoned, SummaryApplied, SummaryFailed, Summ
 from pipeline.ledger import Ledger
 from pipeline.projection import Conversation
 from pipeline.replay import replay_actor
+from pipeline.server.brain import ABOUT_START_WORDS
 from tests.actors.summariser.session import cores_config, run_typed_session
 
 TRIGGER = 800  # the stories (~560 tokens each) push the window over it twice
@@ -29,10 +30,17 @@ LINES = [
     "tell me a story",
     "My favourite painter is Monet. I would love to see the water lilies. Do you think the Orangerie is open on Tuesdays?",
     "tell me another story",  # the window crosses the trigger: sum_001
-    "what did we talk about first",  # answered from sum_001; the window crosses again: sum_002
+    "what did we talk about first",  # answered from sum_001
     "I need a hotel near the station. Something quiet with a good breakfast. My budget is about one hundred euros a night.",
+    # the window crosses again: sum_002
     "what did we talk about first",  # answered from sum_002
 ]
+
+
+def gist(summary: str) -> str:
+    """What the embedded server's brain reads back of the root summary (its first words)."""
+    words = summary.split()
+    return " ".join(words[:ABOUT_START_WORDS]) + ("…" if len(words) > ABOUT_START_WORDS else "")
 
 
 def of(envelopes: list[Envelope], kind: type) -> list[Any]:
@@ -87,12 +95,13 @@ async def test_two_summaries_at_the_root_shrink_the_window_and_replay(tmp_path: 
         assert conversation.item_ids[0] == summary.summary_id
         assert not set(summary.replaced_item_ids) & set(conversation.item_ids)
     assert applied[1].replaced_item_ids[0] == "sum_001"  # the second summary folds the first in
-    assert applied[0].replaced_turns == 6 and applied[1].replaced_turns == 2  # the second story and its question
+    # sum_002: the second story and the first question, each with its answer
+    assert applied[0].replaced_turns == 6 and applied[1].replaced_turns == 4
 
     answers = [t.text for t in of(envs, AssistantTextDone)]
     first, last = answers[4], answers[6]
-    assert first == f"The conversation started with this: {generated['sum_001']}" and "Paris" in first
-    assert last == f"The conversation started with this: {generated['sum_002']}"
+    assert first == f"The conversation started with this: {gist(generated['sum_001'])}" and "Paris" in first
+    assert last == f"The conversation started with this: {gist(generated['sum_002'])}" and "Paris" in last
 
     # the ledger sees both window drops and prices the summary model's calls
     ledger = Ledger.fold(envs)
