@@ -31,12 +31,23 @@ before or after the truncated response's ``ResponseDone`` (a cancelled response)
 ``before`` is computed when the first response after the summary is done, with the truncations seen by then.
 The summary's reduction is ``max(0, before - after)``. Every response from then on re-bills that many fewer
 input tokens than it would have without summarisation, so its saving is the sum of the reductions of all
-summaries applied before it, priced at that response's own average input price per token (cached and
-uncached as billed). The estimate is conservative: what entered the conversation between the two responses
+summaries applied before it. The token estimate is conservative: what entered the conversation between the two responses
 (the user's next turn) is counted against the saving, and a response that was created before the summary
 took effect, whose input already holds the whole window, yields no reduction (up to the rounding of the
 played fraction, which only approximates what the server kept). The summary model's own cost is shown
 beside it.
+
+The money saved is not those tokens at the full input price. Without summarisation the history a response
+re-bills is an unchanged prefix of its input, which the server's prompt cache bills at the cached price; and
+a summary inserted at the root changes that prefix, so the first response after it re-bills at full price
+what would have been cached. So a response saves ``saved_tokens x cached price`` (the cached text and audio
+prices weighted by its input's text/audio mix), and the first response after a summary also loses the cache
+miss: ``missed x (uncached price - cached price)``. ``missed`` is what it billed uncached beyond what it
+would have without summarisation (its input plus the saved tokens, less the previous response's input plus
+that response's own saving: all of which the cache would have held). Of those, the summary's own text (its
+completion tokens) is priced as text, the rest (older turns kept verbatim) at the response's uncached mix. That assumes
+the whole previous input cached, so the estimate errs low. It can be negative: in a short conversation a
+summary costs more in cache misses than it saves; it pays off as the conversation goes on.
 """
 
 from __future__ import annotations
@@ -250,6 +261,9 @@ class Ledger:
         self._summary_models: dict[str, str] = {}
         self._pending_summaries = 0  # applied since the last response, their reduction not yet measured
         self._last: tuple[str, Tokens] | None = None  # the last response done: its id and usage
+        self._last_without = 0  # its input as it would have been without summarisation
+        self._summary_text: dict[str, int] = {}  # summary id -> tokens of its text
+        self._pending_summary_text = 0  # tokens of the summaries applied since the last response
         # the speech of the responses not yet superseded (by a later response done), for the played fraction
         self._audio_items: dict[str, list[str]] = {}  # response id -> its items with audio, in order
         self._audio_bytes: dict[str, int] = {}  # item id -> PCM bytes received
@@ -299,11 +313,13 @@ class Ledger:
             self._summary_models[ev.summary_id] = ev.model
         elif isinstance(ev, SummaryGenerated):
             tokens = Tokens.from_chat(ev.usage)
+            self._summary_text[ev.summary_id] = tokens.output_text or (len(ev.text) + 3) // 4
             model = self._summary_models.get(ev.summary_id, self.summary_model)
             self.summaries = self.summaries.add(tokens, tokens.cost(price_table(self.prices, model)))
         elif isinstance(ev, SummaryApplied):
             if self._last is not None:  # measured against the next response, when it is done
                 self._pending_summaries += 1
+                self._pending_summary_text += self._summary_text.get(ev.summary_id, 0)
         elif isinstance(ev, SessionCreated | SessionUpdated):
             self._on_session(ev.session)
 
@@ -321,16 +337,28 @@ class Ledger:
         if self._pending_summaries and self._last is not None:
             before = self._last[1].input + self._carried_output(*self._last)
             self.reductions.extend([max(0, before - tokens.input)] * self._pending_summaries)
+        measured = bool(self._pending_summaries)
+        summary_text, self._pending_summary_text = self._pending_summary_text, 0
         self._pending_summaries = 0
         if self._last is not None and self._last[0] != ev.response_id:
             self._forget(self._last[0])  # superseded: only the last response's speech is ever measured
+        previous_without = self._last_without
         self._last = (ev.response_id, tokens)
-        cost = tokens.cost(price_table(self.prices, self.model))
+        table = price_table(self.prices, self.model)
+        cost = tokens.cost(table)
         saved = sum(self.reductions)
+        self._last_without = tokens.input + saved
         saved_usd = None if cost is None else 0.0
-        if saved and cost is not None and tokens.input:
-            input_cost = tokens.inputs_only().cost(price_table(self.prices, self.model)) or 0.0
-            saved_usd = saved * input_cost / tokens.input
+        if saved and table is not None and tokens.input:
+            cached_price, uncached_price = _input_prices(tokens, table)
+            saved_usd = saved * cached_price
+            if measured:  # the root insert changed the prefix: this response missed the cache
+                uncached_without = max(0, self._last_without - previous_without)
+                missed = max(0, tokens.input - tokens.cached - uncached_without)
+                as_text = min(missed, summary_text)
+                text_in = table.get("text_input", 0.0)
+                text_extra = max(0.0, text_in - table.get("text_cached_input", text_in)) / 1_000_000
+                saved_usd -= as_text * text_extra + (missed - as_text) * max(0.0, uncached_price - cached_price)
         self.responses.append(
             ResponseCost(
                 response_id=ev.response_id, status=ev.status, tokens=tokens, cost_usd=cost,
@@ -430,11 +458,26 @@ class Ledger:
             "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)).rstrip()
             for row in rows
         ]
-        saving = f"saved by summarisation: {self.saved_input_tokens:,} input tokens ({_usd(self.saved_usd)})"
+        saving = f"saved by summarisation: {self.saved_input_tokens:,} input tokens"
+        saving += f" ({_usd(self.saved_usd)} net of cache misses)"
         if self.reductions:
             saving += f" from {len(self.reductions)} summar{'y' if len(self.reductions) == 1 else 'ies'}"
             saving += f" costing {_usd(self.summaries.cost_usd)}"
         return "\n".join([*lines, saving])
+
+
+def _input_prices(tokens: Tokens, table: Mapping[str, float]) -> tuple[float, float]:
+    """USD per input token of ``tokens``: (cached, uncached), each weighted by its text/audio mix."""
+    text_in, audio_in = table.get("text_input", 0.0), table.get("audio_input", 0.0)
+    text_cached, audio_cached = table.get("text_cached_input", text_in), table.get("audio_cached_input", audio_in)
+    text_share = tokens.input_text / tokens.input if tokens.input else 1.0
+    cached = text_share * text_cached + (1 - text_share) * audio_cached
+    uncached_text, uncached_audio = tokens.input_text - tokens.cached_text, tokens.input_audio - tokens.cached_audio
+    if uncached_text + uncached_audio > 0:
+        uncached = (uncached_text * text_in + uncached_audio * audio_in) / (uncached_text + uncached_audio)
+    else:
+        uncached = text_share * text_in + (1 - text_share) * audio_in
+    return cached / 1_000_000, uncached / 1_000_000
 
 
 def _tokens(tokens: Tokens) -> dict[str, int]:
@@ -442,7 +485,9 @@ def _tokens(tokens: Tokens) -> dict[str, int]:
 
 
 def _usd(value: float | None) -> str:
-    return "n/a" if value is None else f"${value:.4f}"
+    if value is None:
+        return "n/a"
+    return f"-${-value:.4f}" if value < -0.00005 else f"${abs(value):.4f}"
 
 
 def _cells(tokens: Tokens, cost: float | None) -> tuple[str, str, str, str, str]:

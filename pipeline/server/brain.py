@@ -9,9 +9,9 @@
 3. "tell me a story" gets a long canned story (about 2.5 minutes spoken, so the token window grows), "a short
    story" a short one (about 55 seconds: streamed in under 3 s at the default pacing, so a barge-in a few
    seconds into it cuts only what was played, never what was generated: the demo's token counts repeat);
-4. "what did we talk about first" / "what did the conversation start with" answers with the first words of
+4. "what did we talk about first" / "what did the conversation start with" answers with the first 16 words of
    the system summary at the root (or the first user words), "what language ..." names the summary's language;
-5. otherwise it restates briefly what it heard.
+5. a greeting or a thank-you gets a greeting or a goodbye; otherwise it restates briefly what it heard.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ SHORT_STORY: Final = (
     "choosing to keep watch, so that others can find their way home. The end."
 )
 
-ABOUT_START_WORDS: Final = 30  # of the root summary, read back when asked what came first
+ABOUT_START_WORDS: Final = 16  # of the root summary, read back when asked what came first
 
 _STOPWORDS: Final = frozenset(
     "a an the of for to in on at by with and or is are be get set current me my your it its this that "
@@ -263,4 +263,6 @@ def decide(turns: Sequence[Turn], tools: Sequence[dict[str, Any]], tool_choice: 
         return Say("Sorry, I did not catch that. Could you say it again?")
     if words[0] in ("hello", "hi", "hey") and len(words) <= 3:
         return Say("Hello! How can I help you today?")
+    if words[0] in ("thank", "thanks") or "that is all" in joined:
+        return Say("You are welcome. Goodbye!")
     return Say(f"You said: {heard.rstrip('.?!')}.")

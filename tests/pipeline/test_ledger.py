@@ -105,8 +105,12 @@ def test_tokens_saved_are_the_window_drops_accumulated_over_the_later_responses(
     assert ledger.reductions == [700, 250]
     assert [r.saved_input_tokens for r in ledger.responses] == [0, 0, 700, 700, 950]
     assert ledger.saved_input_tokens == 2350
-    assert ledger.saved_usd == pytest.approx(2350 * 4.0 / 1e6)  # all text input, none cached
-    assert ledger.as_dict()["saved"] == {"reductions": [700, 250], "input_tokens": 2350, "usd": pytest.approx(0.0094)}
+    # all text, nothing cached: saved tokens at the cached price (0.40), less each first response's cache miss
+    # at (4.00 - 0.40): resp_3 billed 300 uncached where 1000 - 900 = 100 would have been; resp_5 200 for 50
+    usd = [(700 * 0.4 - 200 * 3.6) / 1e6, 700 * 0.4 / 1e6, (950 * 0.4 - 150 * 3.6) / 1e6]
+    assert [r.saved_usd for r in ledger.responses[2:]] == pytest.approx(usd)
+    assert ledger.saved_usd == pytest.approx(sum(usd)) == pytest.approx(-0.00032)  # a short talk: the misses win
+    assert ledger.as_dict()["saved"] == {"reductions": [700, 250], "input_tokens": 2350, "usd": pytest.approx(-0.00032)}
 
 
 def test_a_summary_that_did_not_shrink_the_window_saves_nothing() -> None:
@@ -172,14 +176,37 @@ def test_only_the_last_responses_speech_counts_and_a_response_without_audio_carr
     assert ledger.reductions == [800 + 200 - 300, 400 + 100 - 200] == [700, 300]
 
 
-def test_saved_tokens_are_priced_at_the_responses_own_average_input_price() -> None:
-    cached_half = {"input_tokens": 1000, "output_tokens": 0, "total_tokens": 1000,
-                   "input_token_details": {"text_tokens": 1000, "audio_tokens": 0, "cached_tokens": 500}}  # fmt: skip
+def usage(text: int, audio: int, cached_text: int = 0, cached_audio: int = 0) -> dict[str, Any]:
+    return {
+        "input_tokens": text + audio, "output_tokens": 0, "total_tokens": text + audio,
+        "input_token_details": {"text_tokens": text, "audio_tokens": audio, "cached_tokens": cached_text + cached_audio,
+                                "cached_tokens_details": {"text_tokens": cached_text, "audio_tokens": cached_audio}},
+    }  # fmt: skip
+
+
+def test_saved_dollars_are_cached_prices_less_the_cache_miss_with_the_summary_text_priced_as_text() -> None:
+    # before: 3000 tokens (1000 text, 2000 audio), 2000 of them cached. A summary of 120 tokens replaces
+    # most of it: the next response bills 600 (400 text, 200 audio), 256 cached (the instructions).
+    summary = SummaryGenerated(summary_id="sum_001", text="x" * 400, usage={"prompt_tokens": 900, "completion_tokens": 120})
     ledger = Ledger.fold(
-        envs(done(1, 3000, 0), applied("sum_001"), ResponseDone(response_id="r2", status="completed", usage=cached_half))
+        envs(
+            ResponseDone(response_id="r1", status="completed", usage=usage(1000, 2000, cached_text=1000, cached_audio=1000)),
+            summary,
+            applied("sum_001"),
+            ResponseDone(response_id="r2", status="completed", usage=usage(400, 200, cached_text=256)),
+            ResponseDone(response_id="r3", status="completed", usage=usage(450, 200, cached_text=576)),
+        )
     )
-    assert ledger.responses[-1].saved_input_tokens == 2000
-    assert ledger.responses[-1].saved_usd == pytest.approx(2000 * (500 * 4.0 + 500 * 0.40) / 1000 / 1e6)
+    assert ledger.reductions == [2400]
+    # without the summary r2 would have billed 3000 input, all cached but the 600 + 2400 - 3000 = 0 new
+    # tokens; it billed 344 uncached: 120 of them the summary's text (4.00 - 0.40), 224 the kept turns at
+    # r2's uncached mix (144 text, 200 audio: 1.52 + ... per token) less the cached price
+    uncached_mix = (144 * 4.0 + 200 * 32.0) / 344
+    cached_mix = (400 * 0.40 + 200 * 0.40) / 600
+    r2 = (2400 * cached_mix - 120 * 3.6 - 224 * (uncached_mix - cached_mix)) / 1e6
+    assert ledger.responses[1].saved_usd == pytest.approx(r2)
+    assert ledger.responses[2].saved_usd == pytest.approx(2400 * 0.40 / 1e6)  # from then on: cached prices only
+    assert "saved by summarisation: 4,800 input tokens (-$0.0" in ledger.render()
 
 
 def test_prices_override_and_model_names() -> None:
@@ -236,6 +263,6 @@ def test_render_is_a_small_table() -> None:
             "transcription gpt-4o-transcribe      0      0       0       0      0  $0.0000",
             "summaries gpt-4o-mini                1  1,000       0     100  1,100  $0.0002",
             "total                                                                 $0.0082",
-            "saved by summarisation: 700 input tokens ($0.0028) from 1 summary costing $0.0002",
+            "saved by summarisation: 700 input tokens (-$0.0004 net of cache misses) from 1 summary costing $0.0002",
         ]
     )

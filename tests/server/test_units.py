@@ -82,6 +82,8 @@ def test_brain_tools_story_and_memory() -> None:
     assert decide([user], [TIME, REMINDER], "none") == Say("You said: remind me to call mom in 10 minutes.")
     assert decide([Turn(kind="message", role="user", text="tell me a story")], [], "auto") == Say(STORY)
     assert len(STORY.split()) > 300
+    for thanks in ("thank you", "sadie do that is all for today"):
+        assert decide([Turn(kind="message", role="user", text=thanks)], [], "auto") == Say("You are welcome. Goodbye!")
     short = decide([Turn(kind="message", role="user", text="tell me a short story")], [], "auto")
     assert short == Say(SHORT_STORY) and 150 < len(SHORT_STORY.split()) < 250
     summary = Turn(kind="message", role="system", text="Résumé de la conversation. l'utilisateur: la météo à Paris.")

@@ -25,7 +25,7 @@ KEYWORDS = [
     ("short", "story"),
     ("stop",),
     ("talk", "beginning"),
-    ("goodbye",),
+    ("that", "is", "all"),
 ]
 
 
