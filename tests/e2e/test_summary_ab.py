@@ -4,7 +4,7 @@ Both runs speak the demo's lines to the embedded server with ``--fast``; the bar
 plain line, because under ``--fast`` nothing is played in real time and how much of the story the server
 generates before a barge-in depends on scheduling (in real time the demo story is generated before the
 barge-in, so its counts repeat: see the README). Everything else is deterministic: the same audio, heard the
-same way, answered the same way; and the scripted user does not talk over a summary being applied (the
+same way, answered the same way (but for the time of day); and the scripted user does not talk over a summary being applied (the
 conductor holds the turn end), so the two runs differ only by what the summary did.
 """
 
@@ -70,12 +70,14 @@ def test_summary_trigger_1500_against_no_summary_shows_the_saving(tmp_path: Path
     assert not [e for e in b_events if isinstance(e, SummaryStarted | SummaryApplied)]
     assert "sum_001 at the root replaced" in a_out and "sum_001" not in b_out
 
-    # the same conversation up to the first summary, token for token; from then on A re-bills less, every time
+    # the same conversation up to the first summary (to a few tokens: the time of day, spoken, is not always
+    # the same length); from then on A re-bills less, every time
     at = next(i for i, d in enumerate(a_done) if d.response_id == started[0].response_id)
     assert a_done[at].total_tokens == started[0].window
-    for before_a, before_b in zip(a_done[: at + 1], b_done[: at + 1], strict=True):
-        assert before_a.usage == before_b.usage
     a_ledger, b_ledger = Ledger.fold(a_envs), Ledger.fold(b_envs)
+    for before_a, before_b in zip(a_ledger.responses[: at + 1], b_ledger.responses[: at + 1], strict=True):
+        assert abs(before_a.tokens.input - before_b.tokens.input) <= 10, (before_a, before_b)
+        assert abs(before_a.tokens.output - before_b.tokens.output) <= 10, (before_a, before_b)
     a_inputs = [r.tokens.input for r in a_ledger.responses]
     b_inputs = [r.tokens.input for r in b_ledger.responses]
     assert all(x < y for x, y in zip(a_inputs[at + 1 :], b_inputs[at + 1 :], strict=True)), (a_inputs, b_inputs)
