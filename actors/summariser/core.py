@@ -245,11 +245,11 @@ class SummariserCore:
         return False
 
     def _request(self) -> list[Event]:
-        out = self._stop_timer()
         turns = [t for t in map(self.conversation.turn, self._candidates) if t is not None and has_text(t)]
         if not any(not is_summary(t) for t in turns):
             # what had no transcript is kept; nothing is left to summarise (and nothing is deleted)
-            return [*out, *self._abandon("nothing left to summarise: the older turns have no transcript", id_used=False)]
+            return self._abandon("nothing left to summarise: the older turns have no transcript", id_used=False)
+        out = self._stop_timer()
         # the previous summary first, then the turns in their order
         ordered = [t for t in turns if is_summary(t)] + [t for t in turns if not is_summary(t)]
         self._replace = tuple(t.item_id for t in turns)
