@@ -356,9 +356,8 @@ class Ledger:
                 uncached_without = max(0, self._last_without - previous_without)
                 missed = max(0, tokens.input - tokens.cached - uncached_without)
                 as_text = min(missed, summary_text)
-                text_in = table.get("text_input", 0.0)
-                text_extra = max(0.0, text_in - table.get("text_cached_input", text_in)) / 1_000_000
-                saved_usd -= as_text * text_extra + (missed - as_text) * max(0.0, uncached_price - cached_price)
+                text_extra = _per_token(Tokens(input_text=1), table) - _per_token(Tokens(input_text=1, cached_text=1), table)
+                saved_usd -= as_text * max(0.0, text_extra) + (missed - as_text) * max(0.0, uncached_price - cached_price)
         self.responses.append(
             ResponseCost(
                 response_id=ev.response_id, status=ev.status, tokens=tokens, cost_usd=cost,
@@ -466,18 +465,20 @@ class Ledger:
         return "\n".join([*lines, saving])
 
 
+def _per_token(tokens: Tokens, table: Mapping[str, float]) -> float:
+    """USD per input token of ``tokens`` as billed (``Tokens.cost`` holds the price rules)."""
+    return (tokens.cost(table) or 0.0) / tokens.input if tokens.input else 0.0
+
+
 def _input_prices(tokens: Tokens, table: Mapping[str, float]) -> tuple[float, float]:
-    """USD per input token of ``tokens``: (cached, uncached), each weighted by its text/audio mix."""
-    text_in, audio_in = table.get("text_input", 0.0), table.get("audio_input", 0.0)
-    text_cached, audio_cached = table.get("text_cached_input", text_in), table.get("audio_cached_input", audio_in)
-    text_share = tokens.input_text / tokens.input if tokens.input else 1.0
-    cached = text_share * text_cached + (1 - text_share) * audio_cached
-    uncached_text, uncached_audio = tokens.input_text - tokens.cached_text, tokens.input_audio - tokens.cached_audio
-    if uncached_text + uncached_audio > 0:
-        uncached = (uncached_text * text_in + uncached_audio * audio_in) / (uncached_text + uncached_audio)
-    else:
-        uncached = text_share * text_in + (1 - text_share) * audio_in
-    return cached / 1_000_000, uncached / 1_000_000
+    """USD per input token of ``tokens``: (cached, uncached), each weighted by its text/audio mix (the uncached
+    part's own mix when it has one)."""
+    text, audio = tokens.input_text, tokens.input_audio
+    cached = _per_token(Tokens(input_text=text, input_audio=audio, cached_text=text, cached_audio=audio), table)
+    uncached_text, uncached_audio = text - tokens.cached_text, audio - tokens.cached_audio
+    if uncached_text + uncached_audio <= 0:
+        uncached_text, uncached_audio = text, audio
+    return cached, _per_token(Tokens(input_text=uncached_text, input_audio=uncached_audio), table)
 
 
 def _tokens(tokens: Tokens) -> dict[str, int]:

@@ -227,8 +227,9 @@ async def _run_connected(
     tools: ToolRegistry,
 ) -> SessionResult:
     rest = rest_base_url(endpoint)
-    # the conductor waits on the summariser's verdicts only when there is one (replay reads this from the header)
-    cores = {**cores, "summariser": rest is not None}
+    # build_actors runs a summariser exactly when there is a REST base; the conductor waits on its verdicts
+    # only then (and replay reads this from the header)
+    cores = {**cores, "summariser": bool(rest)}
     header_config = {**cores, "server_url": endpoint.describe(), "server_kind": endpoint.kind}
     writer = JournalWriter(journal_path, make_header(header_config), fsync=fsync)
     bus = Bus(clock=TrioClock(), journal=writer)

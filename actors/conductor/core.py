@@ -131,7 +131,7 @@ class ConductorCore:
         self.summary_trigger = summary_trigger
         self._summary_verdicts: set[str] = set()  # responses over the trigger, awaiting started/skipped
         self._summary_running: str | None = None  # the summary attempt in progress
-        self._held: list[TurnEnded] = []  # turn ends due while the summariser was busy
+        self._held: list[Event] = []  # turn ends (TurnEnded) due while the summariser was busy
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ConductorCore:
@@ -252,7 +252,7 @@ class ConductorCore:
         if self.summarising or not self._held:
             return []
         held, self._held = self._held, []
-        return list(held)
+        return held
 
     def _user_input(self, seq: int) -> None:
         self._awaiting_answer = True

@@ -44,13 +44,15 @@ def _text_of(message: dict[str, Any]) -> str:
     return ""
 
 
+def _shorten(text: str, limit: int) -> str:
+    """At most ``limit`` characters, cut at a word, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
+
+
 def _first_sentence(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     match = re.match(r"(.+?[.!?])(\s|$)", text)
-    sentence = match.group(1) if match else text
-    if len(sentence) > limit:
-        sentence = sentence[:limit].rsplit(" ", 1)[0] + "…"
-    return sentence
+    return _shorten(match.group(1) if match else text, limit)
 
 
 def _conversation_lines(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -68,10 +70,6 @@ def _conversation_lines(messages: list[dict[str, Any]]) -> list[tuple[str, str]]
         for m in messages
         if _text_of(m).strip() and not _SUMMARY_WORDS.search(_text_of(m))
     ]
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
 
 
 def summarise(messages: list[dict[str, Any]]) -> str:
@@ -96,9 +94,7 @@ def summarise(messages: list[dict[str, Any]]) -> str:
             pieces.append(f"{names.get(role, role)}: {sentence}")
     head = _FRENCH_HEAD if french else _ENGLISH_HEAD
     pieces = previous + pieces
-    summary = head + " ".join(pieces)
-    if len(summary) > _MAX_SUMMARY_CHARS:
-        summary = summary[:_MAX_SUMMARY_CHARS].rsplit(" ", 1)[0] + "…"
+    summary = _shorten(head + " ".join(pieces), _MAX_SUMMARY_CHARS)
     return summary if pieces else head + ("Rien à résumer." if french else "Nothing to summarise.")
 
 
