@@ -67,6 +67,7 @@ class RunConfig:
     # journal / output
     journal: Path | None = None
     journal_fsync: str = "interval:1.0"
+    overwrite: bool = False  # an explicit --journal / --output file that exists is replaced, not an error
     quiet: bool = False
 
     def for_cores(self) -> dict[str, Any]:

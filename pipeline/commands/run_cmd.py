@@ -131,6 +131,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument("--script", dest="script_file", metavar="FILE", help="file with one scripted line per line")
     g.add_argument("--output", help="'wav' (beside the journal), a WAV path, 'speaker' or 'none' (default wav)")
     g.add_argument("--journal", help="journal path (default journals/session-<time>.rtpj)")
+    g.add_argument("--overwrite", action="store_true", default=None,
+                   help="overwrite an existing --journal / --output file (default: refuse)")
     g.add_argument("--journal-fsync", help=f"fsync policy: interval[:SECONDS], always or close (default {d.journal_fsync})")
     g.add_argument("--chunk-ms", type=int, help=f"capture chunk length in ms (default {d.chunk_ms})")
     g.add_argument("--fast", action="store_true", default=None, help="do not pace audio in real time (tests, benches)")
