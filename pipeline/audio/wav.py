@@ -9,8 +9,10 @@ streaming writer (data size 0 or 0xFFFFFFFF, or larger than the file) is read up
 Errors: a missing file raises ``FileNotFoundError`` untouched (the caller prints it); content that is not a
 usable WAV raises ``AudioFormatError`` whose message is one line naming the file and the problem.
 
-``write_wav`` writes a whole buffer; ``WavWriter`` streams PCM16 mono to disk, writing the header with
-placeholder sizes on open and the real sizes on ``close`` (or ``flush``).
+``write_wav`` writes a whole buffer; ``WavWriter`` streams PCM16 mono to disk. Every write reaches the OS at
+once and the header is rewritten with the real sizes after it, so a process killed at any moment (``kill -9``)
+leaves a complete WAV of the audio written so far. Files are created with mode 0600: a call's audio is as
+private as its journal.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import os
 import struct
 from types import TracebackType
-from typing import BinaryIO, Final, NamedTuple
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -197,10 +199,11 @@ def write_wav(path: PathLike, pcm: bytes, rate: int = DEFAULT_RATE) -> None:
 class WavWriter:
     """Streaming mono PCM16 WAV writer.
 
-    The header is written on open with placeholder sizes (0xFFFFFFFF, the "length unknown" convention that
-    ffmpeg, sox and ``read_wav`` accept for an unfinished file), so a crash leaves a readable file. ``close``
-    (or leaving the ``with`` block) writes the real sizes; ``flush`` does the same mid-stream and pushes the
-    bytes to the OS. Use as a context manager or call ``close``; closing twice is harmless.
+    The file is created (or truncated) with mode 0600. Samples go straight to the OS (no user-space buffer),
+    and after each write the header is rewritten in place with the real sizes (one ``pwrite`` of 44 bytes),
+    so the file on disk is a complete WAV of everything written so far at every moment: a crash or
+    ``kill -9`` loses nothing that was written, and no placeholder length is ever left behind. ``flush``
+    and ``close`` are kept for callers that want to say so; closing twice is harmless.
     """
 
     def __init__(self, path: PathLike, rate: int = DEFAULT_RATE) -> None:
@@ -209,8 +212,14 @@ class WavWriter:
         self.path = os.fspath(path)
         self.rate = rate
         self._data_bytes = 0
-        self._file: BinaryIO | None = open(path, "wb")  # closed by close()
-        self._file.write(_header(rate, _UNKNOWN_SIZE))
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # closed by close()
+        try:
+            os.fchmod(self._fd, 0o600)  # an existing file (or a permissive umask) must not keep a wider mode
+            self._write_all(_header(rate, 0))
+        except BaseException:
+            os.close(self._fd)
+            self._fd = None
+            raise
 
     @property
     def frames(self) -> int:
@@ -224,41 +233,46 @@ class WavWriter:
 
     @property
     def closed(self) -> bool:
-        return self._file is None
+        return self._fd is None
+
+    def _write_all(self, data: bytes) -> None:
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
 
     def write(self, pcm: bytes) -> None:
-        """Append mono PCM16 LE samples."""
-        if self._file is None:
+        """Append mono PCM16 LE samples; the header on disk counts them when this returns."""
+        if self._fd is None:
             raise ValueError(f"{self.path}: write to a closed WavWriter")
         if len(pcm) % 2:
             raise ValueError(f"PCM16 data must have an even number of bytes, got {len(pcm)}")
         if self._data_bytes + len(pcm) > _MAX_DATA_BYTES:
             raise ValueError(f"{self.path}: WAV data would exceed the 4 GiB RIFF limit")
-        self._file.write(pcm)
+        if not pcm:
+            return
+        self._write_all(pcm)
         self._data_bytes += len(pcm)
+        self._patch_sizes()
 
-    def _patch_sizes(self, handle: BinaryIO) -> None:
-        end = handle.tell()
-        handle.seek(0)
-        handle.write(_header(self.rate, self._data_bytes))
-        handle.seek(end)
+    def _patch_sizes(self) -> None:
+        assert self._fd is not None
+        os.pwrite(self._fd, _header(self.rate, self._data_bytes), 0)
 
     def flush(self) -> None:
-        """Make the file on disk a complete WAV of everything written so far."""
-        if self._file is None:
-            return
-        self._patch_sizes(self._file)
-        self._file.flush()
+        """The file on disk is already a complete WAV of everything written (see the class docstring)."""
+        if self._fd is not None:
+            self._patch_sizes()
 
     def close(self) -> None:
         """Write the final sizes and close the file."""
-        handle, self._file = self._file, None
-        if handle is None:
+        fd, self._fd = self._fd, None
+        if fd is None:
             return
         try:
-            self._patch_sizes(handle)
+            os.pwrite(fd, _header(self.rate, self._data_bytes), 0)
         finally:
-            handle.close()
+            os.close(fd)
 
     def __enter__(self) -> WavWriter:
         return self

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import stat
 import struct
+import subprocess
+import sys
 import wave
 from pathlib import Path
 
@@ -184,19 +189,61 @@ def test_wav_writer_round_trip_readable_by_stdlib(tmp_path: Path) -> None:
     assert path.stat().st_size == 44 + len(pcm)
 
 
-def test_wav_writer_file_is_readable_before_close_and_after_flush(tmp_path: Path) -> None:
+def test_wav_writer_file_is_a_complete_wav_after_every_write_without_close(tmp_path: Path) -> None:
+    """What a ``kill -9`` leaves: the header on disk already counts every sample written."""
     pcm = float_to_pcm16(sine(24000, 0.1))
     path = tmp_path / "live.wav"
     writer = WavWriter(path, rate=16000)
-    writer.write(pcm)
-    writer._file.flush()  # type: ignore[union-attr]  # what the OS would hold after a crash
-    assert read_wav(path, rate=16000) == pcm  # placeholder sizes: read to end of file
-    writer.flush()
-    with wave.open(str(path), "rb") as w:
-        assert w.getnframes() == len(pcm) // 2
+    for n in (1, 2, 3):
+        writer.write(pcm)  # no flush, no close
+        with wave.open(str(path), "rb") as w:
+            assert w.getnframes() == n * len(pcm) // 2
+            assert w.getframerate() == 16000
+        assert path.stat().st_size == 44 + n * len(pcm)
+    assert read_wav(path, rate=16000) == pcm * 3
     writer.close()
     with pytest.raises(ValueError, match="closed"):
         writer.write(pcm)
+
+
+def test_wav_writer_killed_mid_stream_leaves_a_valid_wav(tmp_path: Path) -> None:
+    """A real ``kill -9`` of a process that is streaming a WAV: what is on disk is a WAV of what it wrote."""
+    path = tmp_path / "killed.wav"
+    code = (
+        "import sys, time\n"
+        "from pipeline.audio.wav import WavWriter\n"
+        f"w = WavWriter({str(path)!r})\n"
+        "for i in range(25):\n"
+        "    w.write(bytes([i]) * 1920)\n"
+        "print('written', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "written"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    with wave.open(str(path), "rb") as w:
+        assert w.getnframes() == 25 * 960
+        assert w.readframes(w.getnframes()) == b"".join(bytes([i]) * 1920 for i in range(25))
+
+
+def test_wav_writer_creates_files_private_even_when_replacing_a_wider_one(tmp_path: Path) -> None:
+    fresh, existing = tmp_path / "fresh.wav", tmp_path / "existing.wav"
+    existing.write_bytes(b"old")
+    existing.chmod(0o644)
+    old_umask = os.umask(0)
+    try:
+        write_wav(fresh, b"\x00\x00" * 10)
+        write_wav(existing, b"\x00\x00" * 10)
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o600
+    assert read_wav(existing) == b"\x00\x00" * 10
 
 
 def test_wav_writer_rejects_half_samples(tmp_path: Path) -> None:
