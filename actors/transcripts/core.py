@@ -31,7 +31,15 @@ on the item has its own small state machine, and it ends in exactly one of two o
   ``TranscriptUnavailable(reason="failed", detail="item deleted ...")``: the invariant "exactly one outcome
   per user item" holds even for items that disappear, so whoever waits for outcomes (the conductor) never
   waits for a transcript that can no longer come.
-* After its outcome an item is remembered only by id, and anything more about it is ignored.
+* ``SessionEnding`` ends every item still waiting with ``TranscriptUnavailable(reason="session ended")``
+  (and cancels its timer), so the invariant holds across any ending: end of input, Ctrl-C, a signal, a fatal
+  error. A user item added after that (the server's last messages while the session drains) gets the same
+  outcome at once, unless its transcript is already here.
+* After its outcome an item is remembered only by id. The one thing still accepted is its transcript when
+  the outcome was ``timed_out`` or ``session ended``: a transcription ``completed`` event (or a retrieve
+  answer with text) that arrives after that is published as ``TranscriptLate``, once, so the transcript is
+  attached to its item (marked late) instead of being thrown away; it is not a second outcome. Anything else
+  about a finished item is ignored.
 """
 
 from __future__ import annotations
@@ -54,8 +62,8 @@ from events.protocol import (
     ItemRetrieved,
     ServerError,
 )
-from events.runtime import TimerCancelled, TimerFired, TimerRequested
-from events.transcripts import TranscriptResolved, TranscriptUnavailable
+from events.runtime import SessionEnding, TimerCancelled, TimerFired, TimerRequested
+from events.transcripts import LATE_AFTER, SESSION_ENDED, TranscriptLate, TranscriptResolved, TranscriptUnavailable
 
 NAME = "transcripts"
 # Transcription events for items we have not seen yet; bounded so a server that transcribes items we never
@@ -94,6 +102,8 @@ class TranscriptCore:
         self.retrieve_wait_ms = retrieve_wait_ms
         self._pending: dict[str, _Pending] = {}
         self._done: set[str] = set()
+        self._may_be_late: set[str] = set()  # done as timed_out / session ended: a late transcript attaches
+        self._ended = False
         self._early: OrderedDict[str, InputTranscriptCompleted | InputTranscriptFailed] = OrderedDict()
         self._retrieve_ids: dict[str, str] = {}  # our retrieve event_id -> item_id, while that attempt is live
         self._counter = 0
@@ -133,6 +143,8 @@ class TranscriptCore:
             return self._on_error(ev)
         if isinstance(ev, ItemDeleted):
             return self._on_deleted(ev)
+        if isinstance(ev, SessionEnding):
+            return self._on_session_ending()
         return []
 
     def _on_added(self, ev: ItemAdded) -> list[Event]:
@@ -149,6 +161,10 @@ class TranscriptCore:
         if early is not None:
             self._done.add(item_id)
             return [self._outcome_of(early)]
+        if self._ended:
+            self._done.add(item_id)
+            self._may_be_late.add(item_id)
+            return [TranscriptUnavailable(item_id=item_id, reason=SESSION_ENDED, detail="added as the session ended")]
         key = f"{NAME}:{item_id}:wait"
         self._pending[item_id] = _Pending(state=ItemState.AWAITING_EVENT, timer=key)
         return [TimerRequested(key=key, delay_ms=self.timeout_ms)]
@@ -156,6 +172,8 @@ class TranscriptCore:
     def _on_transcription(self, ev: InputTranscriptCompleted | InputTranscriptFailed) -> list[Event]:
         item_id = ev.item_id
         if item_id in self._done:
+            if item_id in self._may_be_late and isinstance(ev, InputTranscriptCompleted):
+                return self._late(item_id, ev.transcript, "event")
             return []
         if item_id not in self._pending:
             # before its item: keep it (the first one wins, like the outcome it will become)
@@ -178,6 +196,8 @@ class TranscriptCore:
     def _on_retrieved(self, ev: ItemRetrieved) -> list[Event]:
         pending = self._pending.get(ev.item_id)
         if pending is None:
+            if ev.text and ev.item_id in self._may_be_late:
+                return self._late(ev.item_id, ev.text, "retrieve")
             return []
         if ev.text:
             # any retrieve of a pending item that shows text settles it, even a late answer to an attempt
@@ -206,6 +226,14 @@ class TranscriptCore:
         )
         return self._finish(ev.item_id, outcome)
 
+    def _on_session_ending(self) -> list[Event]:
+        self._ended = True
+        out: list[Event] = []
+        for item_id in list(self._pending):  # in the order the items were added
+            detail = "the session ended while the item was waiting for its transcript"
+            out += self._finish(item_id, TranscriptUnavailable(item_id=item_id, reason=SESSION_ENDED, detail=detail))
+        return out
+
     # -- steps ----------------------------------------------------------------------------------------------
 
     def _retrieve(self, item_id: str, pending: _Pending) -> list[Event]:
@@ -232,6 +260,7 @@ class TranscriptCore:
             )
             del self._pending[item_id]
             self._done.add(item_id)
+            self._may_be_late.add(item_id)
             return [*out, TranscriptUnavailable(item_id=item_id, reason="timed_out", detail=detail)]
         pending.state = ItemState.BACKING_OFF
         pending.timer = f"{NAME}:{item_id}:backoff:{pending.attempt}"
@@ -241,7 +270,13 @@ class TranscriptCore:
         pending = self._pending.pop(item_id)
         self._forget_retrieve_id(pending)
         self._done.add(item_id)
+        if isinstance(outcome, TranscriptUnavailable) and outcome.reason in LATE_AFTER:
+            self._may_be_late.add(item_id)
         return [outcome, TimerCancelled(key=pending.timer)]
+
+    def _late(self, item_id: str, text: str, via: str) -> list[Event]:
+        self._may_be_late.discard(item_id)  # at most one late transcript per item
+        return [TranscriptLate(item_id=item_id, text=text, via=via)]
 
     def _forget_retrieve_id(self, pending: _Pending) -> None:
         if pending.retrieve_id is not None:

@@ -14,10 +14,12 @@ from actors.transcripts.actor import REPLAYABLE, transcripts_actor
 from events.commands import ClientCommand
 from events.envelope import Envelope
 from events.protocol import InputTranscriptCompleted, ItemAdded, ItemRetrieved
+from events.runtime import SessionEnding
 from events.transcripts import TranscriptResolved, TranscriptUnavailable
 from pipeline.bus import Bus
 from pipeline.clock import TrioClock
 from pipeline.journal import JournalWriter, load_envelopes, make_header
+from pipeline.journal.format import EndReason
 from pipeline.replay import replay_actor
 from pipeline.runtime import ActorContext, ActorSpec, clock_actor, run_session
 
@@ -107,3 +109,38 @@ async def test_late_transcript_resolves_its_own_item(tmp_path: Path, autojump_cl
     )
     assert outcomes[0] == TranscriptResolved(item_id="item_A", text="first", via="event")
     assert outcomes[1] == TranscriptResolved(item_id="item_B", text="second", via="retrieve")
+
+
+async def test_session_ending_gives_a_waiting_item_its_outcome_before_the_journal_closes(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    """Ctrl-C, a signal or a fatal error all end a session through SessionEnding: the item still waiting for
+    its transcript gets ``session ended`` in the journal, and a replay reproduces it."""
+
+    async def user_then_ending(ctx: ActorContext) -> None:
+        with ctx.inbox:
+            await ctx.publish(ItemAdded(item_id="item_1", item_type="message", role="user", status="completed"))
+            await trio.sleep(1.0)  # less than the 3 s wait: the item is still waiting
+            await ctx.publish(SessionEnding(reason="interrupted"))
+            async for _ in ctx.inbox:
+                pass
+
+    path = tmp_path / "t.rtpj"
+    bus = Bus(clock=TrioClock(), journal=JournalWriter(path, make_header(CONFIG)))
+    with trio.fail_after(60):
+        outcome = await run_session(
+            [ActorSpec(name="script", consumes=(), shell=user_then_ending), transcripts_actor(CONFIG), clock_actor()],
+            bus=bus,
+        )
+    assert outcome.ok and outcome.ending_reason == "interrupted"
+    journal, envs = load_envelopes(path)
+    assert journal.end.reason is EndReason.CLOSED
+    outcomes = [e.event for e in envs if isinstance(e.event, TranscriptResolved | TranscriptUnavailable)]
+    assert outcomes == [
+        TranscriptUnavailable(
+            item_id="item_1", reason="session ended", detail="the session ended while the item was waiting for its transcript"
+        )
+    ]
+    assert not any(isinstance(e.event, ClientCommand) for e in envs)  # no retrieve was started
+    report = replay_actor(envs, REPLAYABLE, journal.header.config)  # type: ignore[union-attr]
+    assert (report.divergences, report.first) == (0, None) and report.compared > 0

@@ -16,8 +16,8 @@ from events.protocol import (
     ItemRetrieved,
     ServerError,
 )
-from events.runtime import TimerCancelled, TimerFired, TimerRequested
-from events.transcripts import TranscriptResolved, TranscriptUnavailable
+from events.runtime import SessionEnding, TimerCancelled, TimerFired, TimerRequested
+from events.transcripts import TranscriptLate, TranscriptResolved, TranscriptUnavailable
 
 
 class Feeder:
@@ -134,7 +134,12 @@ def test_retrieve_answered_empty_every_time_times_out_after_bounded_retries(feed
         ),
     ]
     assert feed.core.pending_items == ()
+    # the transcript that finally comes is attached to its item, marked late (not thrown away), once
+    assert feed(InputTranscriptCompleted(item_id="item_1", transcript="too late")) == [
+        TranscriptLate(item_id="item_1", text="too late", via="event")
+    ]
     assert feed(InputTranscriptCompleted(item_id="item_1", transcript="too late")) == []
+    assert feed(ItemRetrieved(item_id="item_1", item_type="message", role="user", text="too late")) == []
 
 
 def test_unanswered_retrieves_time_out_on_their_wait_timers() -> None:
@@ -234,3 +239,72 @@ def test_from_config_reads_the_run_config_keys() -> None:
     assert (core.timeout_ms, core.retries, core.backoff_ms, core.retrieve_wait_ms) == (10, 2, 7, 9)
     defaults = TranscriptCore.from_config({})
     assert (defaults.timeout_ms, defaults.retries, defaults.backoff_ms, defaults.retrieve_wait_ms) == (3000, 5, 400, 2000)
+
+
+def test_a_retrieve_answer_after_timed_out_is_a_late_transcript() -> None:
+    feed = Feeder(TranscriptCore(timeout_ms=100, retries=1, backoff_ms=50, retrieve_wait_ms=70))
+    feed(user_item("i"))
+    feed(fired("transcripts:i:wait"))
+    assert [type(e) for e in feed(fired("transcripts:i:retrieve:1"))] == [TranscriptUnavailable]
+    assert feed(ItemRetrieved(item_id="i", item_type="message", role="user", text=None)) == []  # still nothing
+    assert feed(InputTranscriptFailed(item_id="i", error={"message": "x"})) == []  # not a transcript
+    assert feed(ItemRetrieved(item_id="i", item_type="message", role="user", text="slowest answer")) == [
+        TranscriptLate(item_id="i", text="slowest answer", via="retrieve")
+    ]
+    assert feed(InputTranscriptCompleted(item_id="i", transcript="slowest answer")) == []
+
+
+def test_no_late_transcript_after_a_resolved_or_failed_outcome(feed: Feeder) -> None:
+    feed(user_item("ok"))
+    feed(InputTranscriptCompleted(item_id="ok", transcript="first"))
+    assert feed(InputTranscriptCompleted(item_id="ok", transcript="second")) == []
+    feed(user_item("bad"))
+    feed(InputTranscriptFailed(item_id="bad", error={"message": "x"}))
+    assert feed(InputTranscriptCompleted(item_id="bad", transcript="text")) == []
+    feed(user_item("gone"))
+    feed(ItemDeleted(item_id="gone"))
+    assert feed(InputTranscriptCompleted(item_id="gone", transcript="text")) == []
+
+
+def test_session_ending_gives_every_waiting_item_its_outcome(feed: Feeder) -> None:
+    feed(user_item("done"))
+    feed(InputTranscriptCompleted(item_id="done", transcript="answered"))
+    feed(user_item("waiting"))
+    feed(user_item("retrieving"))
+    feed(fired("transcripts:retrieving:wait"))
+    feed(ItemRetrieved(item_id="retrieving", item_type="message", role="user"))  # backing off
+    detail = "the session ended while the item was waiting for its transcript"
+    assert feed(SessionEnding(reason="interrupted")) == [
+        TranscriptUnavailable(item_id="waiting", reason="session ended", detail=detail),
+        TimerCancelled(key="transcripts:waiting:wait"),
+        TranscriptUnavailable(item_id="retrieving", reason="session ended", detail=detail),
+        TimerCancelled(key="transcripts:retrieving:backoff:1"),
+    ]
+    assert feed.core.pending_items == ()
+    assert feed(SessionEnding(reason="interrupted")) == []
+    # nothing more is asked of the server for them; their timers are stale
+    assert feed(fired("transcripts:waiting:wait")) == []
+    assert feed(fired("transcripts:retrieving:backoff:1")) == []
+    # an item the server adds while the session drains gets its outcome at once
+    assert feed(user_item("last")) == [
+        TranscriptUnavailable(item_id="last", reason="session ended", detail="added as the session ended")
+    ]
+    # typed text, or a transcript that is already here, still resolves
+    assert feed(user_item("typed", text="hi")) == [TranscriptResolved(item_id="typed", text="hi", via="event")]
+    feed(InputTranscriptCompleted(item_id="early", transcript="in time"))
+    assert feed(user_item("early")) == [TranscriptResolved(item_id="early", text="in time", via="event")]
+    # and a transcript arriving during the drain is attached late, once
+    assert feed(InputTranscriptCompleted(item_id="waiting", transcript="words")) == [
+        TranscriptLate(item_id="waiting", text="words", via="event")
+    ]
+    assert feed(InputTranscriptCompleted(item_id="last", transcript="")) == [
+        TranscriptLate(item_id="last", text="", via="event")
+    ]
+    assert feed(InputTranscriptCompleted(item_id="done", transcript="answered again")) == []
+
+
+def test_session_ending_with_nothing_pending_emits_nothing(feed: Feeder) -> None:
+    assert feed(SessionEnding(reason="end of input")) == []
+    feed2 = Feeder(TranscriptCore())
+    feed2(user_item("x", text="typed"))
+    assert feed2(SessionEnding(reason="end of input")) == []
