@@ -79,20 +79,24 @@ def unknown(param: str) -> ClientError:
 
 
 def number_out_of_range(param: str, value: float, *, minimum: float | None, maximum: float | None) -> ClientError:
+    """A number outside its documented range: `invalid_value`, with the REST API's wording of the bound.
+
+    The REST API words these "decimal above maximum value. Expected a value <= 2, but got 3 instead."; the
+    code here is `invalid_value`, the Realtime API's code for a value it refuses (protocol notes §7).
+    """
     kind = "integer" if isinstance(value, int) else "decimal"
-    if maximum is not None and value > maximum:
-        return ClientError(
-            f"Invalid '{param}': {kind} above maximum value. Expected a value <= {maximum:g}, "
-            f"but got {value:g} instead.",
-            code=f"{kind}_above_max_value",
-            param=param,
-        )
-    return ClientError(
-        f"Invalid '{param}': {kind} below minimum value. Expected a value >= {minimum:g}, "
-        f"but got {value:g} instead.",
-        code=f"{kind}_below_min_value",
-        param=param,
-    )
+    if isinstance(value, float) or abs(value) < 10**16:
+        shown = f"{value:g}"
+    else:  # a big integer (float() of it may overflow)
+        digits = str(abs(value))
+        shown = f"{'-' if value < 0 else ''}{digits[0]}e+{len(digits) - 1}"
+    if value != value:  # NaN
+        message = f"{kind} is not a number. Expected a finite value, but got {shown} instead."
+    elif maximum is not None and value > maximum:
+        message = f"{kind} above maximum value. Expected a value <= {maximum:g}, but got {shown} instead."
+    else:
+        message = f"{kind} below minimum value. Expected a value >= {minimum or 0:g}, but got {shown} instead."
+    return ClientError(f"Invalid '{param}': {message}", code="invalid_value", param=param)
 
 
 def string_too_long(param: str, value: str, maximum: int) -> ClientError:

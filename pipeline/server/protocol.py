@@ -3,11 +3,17 @@
 `parse_client_event` turns one text frame into a validated event dict or raises `ClientError` carrying the
 client's `event_id`, so the error can echo it. The checks, in order:
 
-1. the frame is a JSON object (`invalid_event` otherwise), with a `type` (`invalid_event`: "The 'type' field
+1. the frame is strict JSON (`decode_event`): no `NaN`/`Infinity` literals, no number that overflows a double,
+   no unpaired surrogate escape, at most `MAX_DEPTH` levels of arrays and objects. Python's `json` accepts
+   the first three and raises `RecursionError` on about 1,000 nested brackets; the real service's parser
+   refuses all four and answers with an `error` event, the session going on (the SDK's `RealtimeErrorEvent`:
+   "Most errors are recoverable and the session will stay open"). Code `invalid_event` for all of them
+   [INF: the docs' only example of a malformed event uses it; no recorded answer to bad JSON is public];
+2. the frame is a JSON object (`invalid_event` otherwise), with a `type` (`invalid_event`: "The 'type' field
    is missing.") naming one of the 11 GA client events (`invalid_value`, param `type`);
-2. no key the GA models do not know (`unknown_parameter`, e.g. "Unknown parameter: 'session.modalities'."):
+3. no key the GA models do not know (`unknown_parameter`, e.g. "Unknown parameter: 'session.modalities'."):
    the SDK models use `extra="allow"`, so a beta-shaped event would otherwise slip through (§11.1);
-3. the event validates, strictly, against the SDK model for its type; pydantic errors become
+4. the event validates, strictly, against the SDK model for its type; pydantic errors become
    `missing_required_parameter` / `invalid_type` / `invalid_value` with an OpenAI-style dotted `param`.
 
 `{"type": "item_reference"}` entries in `response.create.response.input` are valid on the wire but not in the
@@ -17,6 +23,7 @@ SDK's pydantic union (§11.8): they are checked here on their own and left out o
 from __future__ import annotations
 
 import json
+import math
 import types
 import typing
 from typing import Any, Final, Literal, Union
@@ -25,6 +32,12 @@ import pydantic
 from openai.types.realtime import RealtimeClientEvent
 
 from pipeline.server.errors import ClientError, invalid_type, invalid_value, missing, unknown
+
+# Deepest nesting of arrays and objects accepted in one event. The real limit is not documented [INF]; 64
+# leaves room for any sensible tool schema (about 28 nested object levels) while keeping every later step
+# (pydantic, deepcopy in the session merge, json.dumps of the echo, the client's msgpack journal) far from
+# Python's recursion limit.
+MAX_DEPTH: Final = 64
 
 _MODELS: Final[dict[str, type[pydantic.BaseModel]]] = {}
 for _member in typing.get_args(typing.get_args(RealtimeClientEvent)[0]):
@@ -212,18 +225,79 @@ def _strip_item_references(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "response": {**response, "input": kept}}
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def _bad_json(detail: str) -> ClientError:
+    return ClientError(f"The server failed to parse the event: invalid JSON ({detail}).", code="invalid_event")
+
+
+def _has_surrogate(text: str) -> bool:
+    if text.isascii():  # O(1) for the compact ASCII strings that carry audio
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _check_tree(data: Any) -> None:
+    """Depth and string checks over the decoded value, iteratively (the value may be deep)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            if depth > MAX_DEPTH:
+                raise _too_deep()
+            for key, child in value.items():
+                if _has_surrogate(key):
+                    raise _bad_json("a key holds an unpaired surrogate escape")
+                stack.append((child, depth + 1))
+        elif isinstance(value, list):
+            if depth > MAX_DEPTH:
+                raise _too_deep()
+            stack.extend((child, depth + 1) for child in value)
+        elif isinstance(value, str) and _has_surrogate(value):
+            raise _bad_json("a string holds an unpaired surrogate escape")
+
+
+def _too_deep() -> ClientError:
+    return ClientError(
+        f"The event is nested too deeply: at most {MAX_DEPTH} levels of arrays and objects are allowed.",
+        code="invalid_event",
+    )
+
+
+def decode_event(raw: str | bytes) -> Any:
+    """Strict JSON: what Python's `json` accepts beyond the standard is refused (see the module docstring)."""
+    try:
+        data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise _too_deep() from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        detail = "number out of range" if "integer string conversion" in str(exc) else str(exc)
+        raise _bad_json(detail) from None
+    return data
+
+
 def parse_client_event(raw: str | bytes) -> dict[str, Any]:
     """One client frame → the validated event dict; `ClientError` (with `.event_id`) otherwise."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ClientError(
-            f"The server failed to parse the event: invalid JSON ({exc}).", code="invalid_event"
-        ) from None
+    data = decode_event(raw)
     if not isinstance(data, dict):
+        _check_tree(data)
         raise ClientError("The event must be a JSON object.", code="invalid_event")
     event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
     try:
+        _check_tree(data)
         return _validate(data)
     except ClientError as error:
         error.event_id = event_id

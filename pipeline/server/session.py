@@ -12,6 +12,7 @@ are replaced (turn detection, transcription, noise reduction, formats) get their
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, Final
 
 from pipeline.server.errors import (
@@ -47,6 +48,27 @@ SEMANTIC_VAD_DEFAULTS: Final[dict[str, Any]] = {
     "interrupt_response": True,
 }
 PCM_FORMAT: Final[dict[str, Any]] = {"type": "audio/pcm", "rate": 24000}
+
+# Integers the service stores as int32: OpenAPI-generated clients type the VAD durations and token limits
+# `i32` (e.g. openai-client-base's ServerVad docs); anything larger cannot be a valid value [INF].
+INT32_MAX: Final = 2**31 - 1
+
+# (path inside `session`, minimum, maximum): the documented ranges of the SDK's type docs
+# (openai/types/realtime/*): `threshold` "0.0 to 1.0" (realtime_audio_input_turn_detection.py), `speed`
+# "0.25 is the minimum speed. 1.5 is the maximum speed" (realtime_audio_config_output.py),
+# `retention_ratio` "`0.0` - `1.0`" (realtime_truncation_retention_ratio.py), `max_output_tokens` "between 1
+# and 4096" (checked by `check_max_output_tokens`); durations and token counts are non-negative int32.
+# Noise-reduction `strength` has no documented range; 0..1 is assumed [INF]. Out of range is `invalid_value`.
+RANGES: Final[tuple[tuple[tuple[str, ...], float, float], ...]] = (
+    (("audio", "input", "turn_detection", "threshold"), 0.0, 1.0),
+    (("audio", "input", "turn_detection", "prefix_padding_ms"), 0, INT32_MAX),
+    (("audio", "input", "turn_detection", "silence_duration_ms"), 0, INT32_MAX),
+    (("audio", "input", "turn_detection", "idle_timeout_ms"), 0, INT32_MAX),
+    (("audio", "input", "noise_reduction", "strength"), 0.0, 1.0),
+    (("audio", "output", "speed"), 0.25, 1.5),
+    (("truncation", "retention_ratio"), 0.0, 1.0),
+    (("truncation", "token_limits", "post_instructions"), 0, INT32_MAX),
+)
 
 
 def default_session(*, session_id: str, model: str, expires_at: int) -> dict[str, Any]:
@@ -88,8 +110,7 @@ def check_modalities(value: Any, param: str) -> None:
 
 
 def check_max_output_tokens(value: Any, param: str) -> None:
-    if isinstance(value, int) and not isinstance(value, bool) and not 1 <= value <= 4096:
-        raise number_out_of_range(param, value, minimum=1, maximum=4096)
+    check_number(value, param, 1, 4096)
 
 
 def check_voice(value: Any, param: str) -> None:
@@ -97,11 +118,20 @@ def check_voice(value: Any, param: str) -> None:
         raise invalid_value(param, value, list(VOICES))
 
 
-def _check_range(obj: dict[str, Any], key: str, param: str, lo: float, hi: float | None) -> None:
-    value = obj.get(key)
+def check_number(value: Any, param: str, lo: float, hi: float) -> None:
+    """`invalid_value` for a number outside [lo, hi] (NaN and infinities included; JSON cannot carry them,
+    but a caller that built the dict in Python could)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value < lo or (hi is not None and value > hi):
-            raise number_out_of_range(f"{param}.{key}", value, minimum=lo, maximum=hi)
+        if not (isinstance(value, int) or math.isfinite(value)) or not lo <= value <= hi:
+            raise number_out_of_range(param, value, minimum=lo, maximum=hi)
+
+
+def check_ranges(update: dict[str, Any], prefix: str = "session") -> None:
+    for path, lo, hi in RANGES:
+        node: Any = update
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        check_number(node, ".".join((prefix, *path)), lo, hi)
 
 
 def _fill_format(fmt: dict[str, Any]) -> dict[str, Any]:
@@ -136,19 +166,8 @@ def validate_update(update: dict[str, Any], current: dict[str, Any], *, voice_lo
     for index, tool in enumerate(update.get("tools") or []):
         if isinstance(tool, dict) and tool.get("type", "function") == "function" and not tool.get("name"):
             raise missing(f"session.tools[{index}].name")
-    audio = update.get("audio") or {}
-    audio_in = audio.get("input") or {}
-    td = audio_in.get("turn_detection")
-    if isinstance(td, dict) and td.get("type") == "server_vad":
-        param = "session.audio.input.turn_detection"
-        _check_range(td, "threshold", param, 0.0, 1.0)
-        _check_range(td, "prefix_padding_ms", param, 0, None)
-        _check_range(td, "silence_duration_ms", param, 0, None)
-        _check_range(td, "idle_timeout_ms", param, 0, None)
-    nr = audio_in.get("noise_reduction")
-    if isinstance(nr, dict):
-        _check_range(nr, "strength", "session.audio.input.noise_reduction", 0.0, 1.0)
-    audio_out = audio.get("output") or {}
+    check_ranges(update)
+    audio_out = (update.get("audio") or {}).get("output") or {}
     if "voice" in audio_out:
         check_voice(audio_out["voice"], "session.audio.output.voice")
         if voice_locked and audio_out["voice"] != current["audio"]["output"]["voice"]:
@@ -157,7 +176,6 @@ def validate_update(update: dict[str, Any], current: dict[str, Any], *, voice_lo
                 code="cannot_update_voice",
                 param="session.audio.output.voice",
             )
-    _check_range(audio_out, "speed", "session.audio.output", 0.25, 1.5)
 
 
 _READ_ONLY: Final = frozenset({"object", "id", "expires_at", "model"})
