@@ -14,7 +14,9 @@ What it folds, and from which events:
   summaries are inserted) and otherwise appends (a server that omits the field for ordinary appends must
   not scramble the history). ``ItemDeleted`` removes an item.
 * user text from the transcript outcomes (``TranscriptResolved``/``TranscriptUnavailable``), or from the
-  item itself when it was typed; assistant text from ``AssistantTextDelta``/``AssistantTextDone`` (and the
+  item itself when it was typed; a ``TranscriptLate`` (the transcript came after a ``timed_out`` or ``session
+  ended`` outcome) fills in the text of its item, marked ``late``, as long as the item is still in the
+  conversation (once summarised and deleted, there is nothing left to fill in and it is ignored); assistant text from ``AssistantTextDelta``/``AssistantTextDone`` (and the
   final ``ItemDone``); tool calls from ``FunctionCallRequested``; tool outputs from our own
   ``conversation.item.create`` commands (``ClientCommand``) or the item.
 * interruption: ``ItemTruncated``, an ``ItemDone`` with status ``incomplete``, or a ``ResponseDone`` that
@@ -25,6 +27,13 @@ What it folds, and from which events:
 
 Events may arrive before their item (a transcript outcome, text deltas, a tool call): they are kept, keyed by
 item id and bounded, and applied when the item is added.
+
+``totals`` counts over the whole session (items later deleted by the summariser still count): ``user``,
+``assistant``, ``system``, ``function_call``, ``function_call_output``; ``unavailable`` (user items with no
+transcript: their outcome was ``TranscriptUnavailable`` and no late transcript came while the item was still
+in the conversation), ``empty`` (user items whose transcript is the empty string: the recogniser heard no
+words) and ``late`` (user items whose transcript was attached late). ``Turn.late`` marks the latter; an empty
+transcript is a resolved turn with ``text == ""``, shown by ``history_line`` as ``(empty transcript)``.
 """
 
 from __future__ import annotations
@@ -48,7 +57,7 @@ from events.protocol import (
     ItemTruncated,
     ResponseDone,
 )
-from events.transcripts import TranscriptResolved, TranscriptUnavailable
+from events.transcripts import TranscriptLate, TranscriptResolved, TranscriptUnavailable
 
 TurnStatus = Literal["pending", "resolved", "unavailable", "streaming", "interrupted"]
 TurnKind = Literal["message", "function_call", "function_call_output"]
@@ -64,6 +73,7 @@ PROJECTION_EVENTS: frozenset[type[Event]] = frozenset(
         ItemTruncated,
         TranscriptResolved,
         TranscriptUnavailable,
+        TranscriptLate,
         AssistantTextDelta,
         AssistantTextDone,
         FunctionCallRequested,
@@ -85,6 +95,7 @@ class Turn:
     name: str | None = None  # function_call: the tool
     call_id: str | None = None  # function_call and its output
     detail: str | None = None  # unavailable: why
+    late: bool = False  # user: the transcript came after a timed_out / session ended outcome (TranscriptLate)
 
 
 @attrs.frozen(kw_only=True)
@@ -108,6 +119,7 @@ class _Entry:
     name: str | None = None
     call_id: str | None = None
     detail: str | None = None
+    late: bool = False
 
     def set_text(self, text: str) -> None:
         self.pieces = [text]
@@ -142,7 +154,8 @@ class Conversation:
         self.usage_history: list[ResponseUsage] = []
         self.responses = 0
         # session-wide counts (items later deleted by the summariser still count): "user", "assistant",
-        # "system", "function_call", "function_call_output", and "unavailable" user transcripts
+        # "system", "function_call", "function_call_output", and user transcripts "unavailable", "empty" and
+        # "late" (see the module docstring)
         self.totals: Counter[str] = Counter()
         self._handlers: dict[type[Event], Callable[[Any], None]] = {
             ItemAdded: self._on_added,
@@ -151,6 +164,7 @@ class Conversation:
             ItemTruncated: self._on_truncated,
             TranscriptResolved: self._on_item_fact,
             TranscriptUnavailable: self._on_item_fact,
+            TranscriptLate: self._on_late,
             AssistantTextDelta: self._on_item_fact,
             AssistantTextDone: self._on_item_fact,
             FunctionCallRequested: self._on_item_fact,
@@ -210,6 +224,7 @@ class Conversation:
             name=entry.name,
             call_id=entry.call_id,
             detail=entry.detail,
+            late=entry.late,
         )
 
     # -- folding --------------------------------------------------------------------------------------------
@@ -287,6 +302,8 @@ class Conversation:
                 self._early.popitem(last=False)
             return
         if isinstance(ev, TranscriptResolved):
+            if entry.status != "resolved" and not ev.text.strip():
+                self.totals["empty"] += 1
             entry.set_text(ev.text)
             entry.status = "resolved"
         elif isinstance(ev, TranscriptUnavailable):
@@ -307,6 +324,22 @@ class Conversation:
             entry.call_id = ev.call_id
             entry.set_text(f"{ev.name}({ev.arguments})")
             entry.status = "resolved"
+
+    def _on_late(self, ev: TranscriptLate) -> None:
+        entry = self._entries.get(ev.item_id)
+        if entry is None or entry.role != "user" or entry.late:
+            return  # summarised (deleted) before it came: nothing to fill in
+        if entry.status == "unavailable":
+            self.totals["unavailable"] -= 1
+        elif entry.status == "resolved":
+            return  # never happens (a late transcript follows an unavailable outcome); the first text stands
+        self.totals["late"] += 1
+        if not ev.text.strip():
+            self.totals["empty"] += 1
+        entry.set_text(ev.text)
+        entry.status = "resolved"
+        entry.detail = None
+        entry.late = True
 
     def _on_response_done(self, ev: ResponseDone) -> None:
         self.responses += 1
@@ -347,13 +380,19 @@ class Conversation:
 
 
 def history_line(turn: Turn) -> str:
-    """``[role     ] text  (item_id)``, with the status shown where the text is not final."""
+    """``[role     ] text  (item_id)``, with the status shown where the text is not final: a user turn reads
+    ``(transcript pending)``, ``(transcript unavailable: why)`` or ``(empty transcript)`` when it has no
+    words, and ends with ``[late]`` when its transcript came late."""
     if turn.status == "unavailable":
         text = f"(transcript unavailable: {turn.detail or 'unknown'})"
     elif turn.text is None:
         text = "(transcript pending)" if turn.role == "user" else "…"
     else:
         text = " ".join(turn.text.split())
+        if not text and turn.role == "user":
+            text = "(empty transcript)"
     if turn.status == "interrupted":
         text = f"{text} [interrupted]"
+    if turn.late:
+        text = f"{text} [late]"
     return f"[{turn.role:<9}] {text}  ({turn.item_id})"

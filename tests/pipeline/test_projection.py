@@ -16,8 +16,8 @@ from events.protocol import (
     ItemTruncated,
     ResponseDone,
 )
-from events.transcripts import TranscriptResolved, TranscriptUnavailable
-from pipeline.projection import Conversation, ResponseUsage, Turn
+from events.transcripts import TranscriptLate, TranscriptResolved, TranscriptUnavailable
+from pipeline.projection import PROJECTION_EVENTS, Conversation, ResponseUsage, Turn, history_line
 
 
 def envs(*events: Event) -> list[Envelope]:
@@ -269,3 +269,57 @@ def test_audio_is_never_kept() -> None:
     assert reachable_bytes(events) == len(pcm) + 20  # the walker does find audio where there is some (pcm is shared)
     conv.apply(envs(assistant("a9", "item_a1"))[0])
     assert conv.turn("a9") is not None and conv.turn("a9").text == "".join(f"w{n} " for n in range(50))  # type: ignore[union-attr]
+
+
+def test_an_empty_transcript_is_shown_and_counted_as_empty() -> None:
+    conv = fold(user("u1"), TranscriptResolved(item_id="u1", text="", via="event"), user("u2", "u1"),
+                TranscriptResolved(item_id="u2", text="  ", via="event"))  # fmt: skip
+    assert conv.turn("u1") == Turn(item_id="u1", role="user", text="", status="resolved", kind="message")
+    assert conv.render_history().splitlines()[:2] == [
+        "[user     ] (empty transcript)  (u1)",
+        "[user     ] (empty transcript)  (u2)",
+    ]
+    assert conv.totals == {"user": 2, "empty": 2}
+
+
+def test_a_late_transcript_fills_in_its_unavailable_item_marked_late() -> None:
+    assert TranscriptLate in PROJECTION_EVENTS  # the summariser, tracer and console all see it
+    conv = fold(
+        user("u1"),
+        TranscriptUnavailable(item_id="u1", reason="timed_out", detail="no answer"),
+        user("u2", "u1"),
+        TranscriptUnavailable(item_id="u2", reason="session ended"),
+    )
+    assert conv.totals == {"user": 2, "unavailable": 2}
+    for env in envs(TranscriptLate(item_id="u1", text="what is the weather", via="event")):
+        conv.apply(env)
+    assert conv.turn("u1") == Turn(
+        item_id="u1", role="user", text="what is the weather", status="resolved", kind="message", late=True
+    )
+    assert conv.render_history().splitlines()[:2] == [
+        "[user     ] what is the weather [late]  (u1)",
+        "[user     ] (transcript unavailable: session ended)  (u2)",
+    ]
+    assert conv.totals == {"user": 2, "unavailable": 1, "late": 1}
+    # at most once; an empty late transcript counts as empty too
+    for env in envs(
+        TranscriptLate(item_id="u1", text="again", via="retrieve"), TranscriptLate(item_id="u2", text="", via="event")
+    ):
+        conv.apply(env)
+    assert conv.turn("u1").text == "what is the weather"  # type: ignore[union-attr]
+    assert history_line(conv.turn("u2")) == "[user     ] (empty transcript) [late]  (u2)"  # type: ignore[arg-type]
+    assert conv.totals == {"user": 2, "unavailable": 0, "late": 2, "empty": 1}
+
+
+def test_a_late_transcript_for_a_summarised_item_is_ignored() -> None:
+    conv = fold(
+        user("u1"),
+        TranscriptUnavailable(item_id="u1", reason="timed_out"),
+        ItemDeleted(item_id="u1"),
+        TranscriptLate(item_id="u1", text="too late to matter", via="event"),
+        user("u1b"),
+    )
+    assert conv.item_ids == ("u1b",)
+    assert conv.turn("u1b").text is None  # type: ignore[union-attr]
+    assert conv._early == {}  # not kept around as a fact waiting for its item
+    assert conv.totals == {"user": 2, "unavailable": 1}
