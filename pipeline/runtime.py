@@ -9,7 +9,10 @@ performs the I/O the core asks for. ``run_session`` owns the one nursery of a se
   order the actors were given (upstream first), each actor drains what it has and returns; an actor that does
   not return within ``grace_s`` is cancelled;
 - an actor that raises stops the session: ``ActorFailed`` is journaled, the others are cancelled, the journal
-  is closed, and the outcome carries one line saying what failed.
+  is closed, and the outcome carries one line saying what failed;
+- something outside the session (a signal handler) ends it through a ``SessionControl``: ``end(reason)``
+  journals ``SessionEnding(reason)`` at once and the same cascade runs, under one short bound for the whole
+  shutdown (``SessionControl.grace_s``) instead of ``grace_s`` per actor.
 """
 
 from __future__ import annotations
@@ -147,6 +150,47 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
+class SessionControl:
+    """A handle on a session from outside it (a signal handler): ``end(reason)`` asks it to end now.
+
+    The session journals ``SessionEnding(reason)`` (source ``supervisor``) at once, without waiting for inbox
+    room, and shuts down as usual (upstream first, each actor draining), except that the whole shutdown is
+    bounded by ``grace_s``: an actor still draining then is cancelled. If the session is already ending
+    (end of input, a failure) its reason stands and only the bound applies. Asked before the session has
+    started, it ends as soon as it starts; asked after the session ended, or a second time, ``end`` does
+    nothing and returns False.
+    """
+
+    def __init__(self, *, grace_s: float = 2.0) -> None:
+        self.grace_s = grace_s
+        self.reason: str | None = None
+        self._sup: _Supervisor | None = None
+        self._finished = False
+
+    def end(self, reason: str) -> bool:
+        if self.reason is not None or self._finished:
+            return False
+        self.reason = reason
+        if self._sup is not None:
+            self._apply(self._sup)
+        return True
+
+    def _attach(self, sup: _Supervisor) -> None:
+        self._sup = sup
+        if self.reason is not None:
+            self._apply(sup)
+
+    def _detach(self) -> None:
+        self._sup = None
+        self._finished = True
+
+    def _apply(self, sup: _Supervisor) -> None:
+        assert self.reason is not None
+        sup.hurry(trio.current_time() + self.grace_s)
+        if sup.ending_reason is None and not sup.bus.closed:
+            sup.bus.publish_nowait_unchecked(SessionEnding(reason=self.reason), source="supervisor")
+
+
 class _Supervisor:
     def __init__(self, specs: Sequence[ActorSpec], bus: Bus, grace_s: float) -> None:
         self.specs = list(specs)
@@ -160,6 +204,8 @@ class _Supervisor:
         self.done: dict[str, trio.Event] = {spec.name: trio.Event() for spec in specs}
         self.failure: tuple[str, str] | None = None
         self.ending_reason: str | None = None
+        self.deadline = math.inf  # the whole shutdown ends by then (set by SessionControl.end)
+        self._waiting: trio.CancelScope | None = None  # the shutdown's wait for the actor draining now
 
     async def run_actor(self, spec: ActorSpec, ctx: ActorContext, nursery: trio.Nursery) -> None:
         with trio.CancelScope() as scope:
@@ -176,13 +222,21 @@ class _Supervisor:
             finally:
                 self.done[spec.name].set()
 
+    def hurry(self, deadline: float) -> None:
+        """Bound the whole shutdown (the wait in progress too) by ``deadline``."""
+        self.deadline = min(self.deadline, deadline)
+        if self._waiting is not None:
+            self._waiting.deadline = min(self._waiting.deadline, deadline)
+
     async def shutdown(self) -> None:
-        """Close inboxes upstream-first; give each actor ``grace_s`` to drain, then cancel it."""
+        """Close inboxes upstream-first; give each actor ``grace_s`` to drain (never past ``deadline``), then
+        cancel it."""
         for spec in self.specs:
             inbox = self.inboxes[spec.name]
             inbox.close_input()
-            with trio.move_on_after(self.grace_s):
+            with trio.move_on_at(min(trio.current_time() + self.grace_s, self.deadline)) as self._waiting:
                 await self.done[spec.name].wait()
+            self._waiting = None
             scope = self.scopes.get(spec.name)
             if scope is not None and not self.done[spec.name].is_set():
                 scope.cancel()
@@ -197,11 +251,12 @@ async def run_session(
     grace_s: float = 5.0,
     flush_interval_s: float = 0.02,
     end_when: Iterable[str] = (),
+    control: SessionControl | None = None,
 ) -> SessionOutcome:
     """Run the actors of one session until it ends; close the journal; report how it ended.
 
     The session ends when a ``SessionEnding`` is published, when every actor named in ``end_when`` has
-    returned, or when an actor fails.
+    returned, when an actor fails, or when ``control.end(reason)`` is called.
     """
     sup = _Supervisor(specs, bus, grace_s)
     ending = bus.subscribe("supervisor", {SessionEnding}, capacity=16)
@@ -238,12 +293,16 @@ async def run_session(
             nursery.start_soon(watch_ending)
             nursery.start_soon(watch_all_done)
             await bus.publish(SessionStarted(actors=tuple(s.name for s in specs)), source="supervisor")
+            if control is not None:
+                control._attach(sup)
             for spec in specs:
                 ctx = ActorContext(spec.name, sup.inboxes[spec.name], bus)
                 nursery.start_soon(sup.run_actor, spec, ctx, nursery)
             if drivers:
                 nursery.start_soon(watch_drivers)
     finally:
+        if control is not None:
+            control._detach()
         bus.close()
         if bus.journal is not None:
             bus.journal.close()

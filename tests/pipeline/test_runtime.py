@@ -9,7 +9,7 @@ from events.runtime import ActorFailed, SessionEnding, TimerFired, TimerRequeste
 from pipeline.bus import Bus
 from pipeline.clock import TrioClock
 from pipeline.journal import EndReason, JournalWriter, load_envelopes, make_header
-from pipeline.runtime import ActorContext, ActorSpec, clock_actor, run_core, run_session
+from pipeline.runtime import ActorContext, ActorSpec, SessionControl, clock_actor, run_core, run_session
 from tests.toy import DoublerCore, ToyDoubled, ToyNumber
 
 
@@ -153,3 +153,96 @@ async def test_a_failure_inside_a_shells_nursery_is_reported_as_its_one_line(
     with trio.fail_after(30):
         outcome = await run_session([ActorSpec(name="tools", consumes=(), shell=nested)], bus=bus)
     assert outcome.error == "ValueError: bad tool argument 'unit'"
+
+
+def slow_drainer(seen: list[int], *, per_event_s: float) -> ActorSpec:
+    """Takes ``per_event_s`` for each event it drains: a shutdown bound must cut it short."""
+
+    async def shell(ctx: ActorContext) -> None:
+        with ctx.inbox:
+            async for env in ctx.inbox:
+                assert isinstance(env.event, ToyDoubled)
+                await trio.sleep(per_event_s)
+                seen.append(env.event.n)
+
+    return ActorSpec(name="slow", consumes={ToyDoubled}, shell=shell)
+
+
+async def test_control_end_journals_the_reason_and_bounds_the_whole_shutdown(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    """A signal ends the session at once: SessionEnding(reason) is journaled, the cores drain what they can,
+    and the whole shutdown is bounded by the control's grace (not grace_s per actor)."""
+    control = SessionControl(grace_s=1.5)
+    seen: list[int] = []
+    bus = new_bus(tmp_path / "s.rtpj")
+
+    async def press_ctrl_c() -> None:
+        await trio.sleep(3)
+        assert control.end("interrupted")
+        assert not control.end("terminated")  # the first reason stands
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(press_ctrl_c)
+            start = trio.current_time()
+            outcome = await run_session(
+                [numbers_source(list(range(1000)), 0.01), doubler(), slow_drainer(seen, per_event_s=0.5)],
+                bus=bus,
+                grace_s=30,
+                control=control,
+            )
+            took = trio.current_time() - start
+    assert outcome.ok and outcome.ending_reason == "interrupted"
+    assert 3 <= took <= 3 + 1.5 + 0.1
+    journal, envs = load_envelopes(tmp_path / "s.rtpj")
+    assert journal.end.reason is EndReason.CLOSED
+    endings = [e for e in envs if isinstance(e.event, SessionEnding)]
+    assert [(e.source, e.event.reason) for e in endings] == [("supervisor", "interrupted")]
+    assert len(seen) >= 6  # the slow core kept draining until the bound
+    assert not control.end("hangup")  # over: nothing to end
+
+
+async def test_control_end_before_the_session_starts_ends_it_as_it_starts(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    control = SessionControl()
+    assert control.end("terminated")
+    bus = new_bus(tmp_path / "b.rtpj")
+    with trio.fail_after(30):
+        outcome = await run_session([numbers_source(list(range(1000)), 0.01), doubler()], bus=bus, control=control)
+    assert outcome.ending_reason == "terminated"
+    journal, envs = load_envelopes(tmp_path / "b.rtpj")
+    assert journal.end.reason is EndReason.CLOSED
+    assert [type(e.event).__name__ for e in envs][:2] == ["SessionStarted", "SessionEnding"]
+
+
+async def test_control_end_while_already_ending_keeps_the_reason_but_hurries(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    control = SessionControl(grace_s=1)
+    seen: list[int] = []
+
+    async def ender(ctx: ActorContext) -> None:
+        with ctx.inbox:
+            for n in range(100):
+                await ctx.publish(ToyNumber(n=n))
+            await ctx.publish(SessionEnding(reason="end of input"))
+            await trio.sleep(2)  # the shutdown now waits on the slow drainer
+            control.end("interrupted")
+            await trio.sleep_forever()
+
+    bus = new_bus(tmp_path / "h.rtpj")
+    with trio.fail_after(60):
+        start = trio.current_time()
+        outcome = await run_session(
+            [ActorSpec(name="src", consumes=(), shell=ender), doubler(), slow_drainer(seen, per_event_s=0.5)],
+            bus=bus,
+            grace_s=30,
+            control=control,
+        )
+        took = trio.current_time() - start
+    assert outcome.ending_reason == "end of input"
+    assert took <= 2 + 1 + 0.1 and len(seen) < 100
+    _, envs = load_envelopes(tmp_path / "h.rtpj")
+    assert [e.event.reason for e in envs if isinstance(e.event, SessionEnding)] == ["end of input"]
