@@ -7,8 +7,13 @@ The lifecycle of one ``response.function_call_arguments.done`` (``FunctionCallRe
 - unknown tool, unparsable JSON or arguments that break the tool's schema → ``ToolRejected`` (core output:
   nothing runs; the same error output goes straight back to the model).
 
-``output`` is always the exact text sent as the ``function_call_output`` item: the tool's result, or an error
-object ``{"error": "<one line>", "kind": "<kind>"}`` the model can read.
+``output`` is always the exact text sent as the ``function_call_output`` item: the tool's result (a string as
+the tool returned it, anything else as strict JSON: no NaN, no infinity), or an error object
+``{"error": "<one line>", "kind": "<kind>"}`` the model can read.
+
+A run that outlives its timeout is answered ``ToolResult(error_kind="timeout")`` at the deadline, whatever it
+does afterwards. If it finishes later anyway, the shell journals what it produced as ``ToolLateResult`` (an
+edge nobody consumes): the record of what the tool did, never sent to the model.
 """
 
 from __future__ import annotations
@@ -21,7 +26,16 @@ from events.base import Event, register
 from events.validators import non_empty, non_negative
 
 # Why a call produced an error output instead of a result.
-ERROR_KINDS = ("invalid_json", "invalid_arguments", "unknown_tool", "tool_error", "exception", "timeout")
+# ``invalid_output``: the tool returned a value strict JSON cannot encode (NaN, an infinity, a set, a cycle...).
+ERROR_KINDS = (
+    "invalid_json",
+    "invalid_arguments",
+    "unknown_tool",
+    "tool_error",
+    "exception",
+    "timeout",
+    "invalid_output",
+)
 REJECTION_KINDS = ("invalid_json", "invalid_arguments", "unknown_tool")
 
 
@@ -69,3 +83,22 @@ class ToolRejected(Event):
     response_id: str
     error_kind: str = attrs.field(validator=attrs.validators.in_(REJECTION_KINDS))
     output: str
+
+
+@register
+@attrs.frozen(kw_only=True)
+class ToolLateResult(Event):
+    """The shell's edge for a run that finished after its timeout: what it produced (``output`` and
+    ``error_kind`` as a ``ToolResult`` would carry them) and when (``duration_ms`` from its start). Journaled
+    for the record only: the model was told ``timeout`` at the deadline and never sees this."""
+
+    TAG: ClassVar[str] = "tool.late_result"
+    EDGE: ClassVar[bool] = True
+    call_id: str = attrs.field(validator=non_empty)
+    name: str
+    output: str
+    error_kind: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.in_(ERROR_KINDS))
+    )
+    duration_ms: int = attrs.field(default=0, validator=non_negative)
+    timeout_ms: int = attrs.field(default=0, validator=non_negative)

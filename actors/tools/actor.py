@@ -8,16 +8,21 @@ Emits from its core (``ToolsCore``, see core.py): ``ToolRunRequested``, ``ToolRe
 published before the core sees it, so replay never runs a tool.
 
 Running a tool: each ``ToolRunRequested`` starts a task in a nursery the shell owns, so several calls of one
-response run concurrently. A sync function runs in a worker thread (``abandon_on_cancel``: a tool that ignores
-its timeout is left to finish on its own, its result discarded); an async function is awaited and must not
-block the event loop. ``trio.move_on_after(tool.timeout_s)`` bounds each run. Exceptions and timeouts become
-error outputs (``{"error": "<one line>", "kind": "exception" | "tool_error" | "timeout"}``); nothing a tool
-does stops the actor.
+response run concurrently. Every tool runs off the session's event loop (``run.py``, which says why): a sync
+function in a worker thread, an async function on an event loop of its own in a worker thread, so a tool that
+blocks (a ``time.sleep`` inside ``async def``) or swallows cancellation cannot stall audio, timers or the
+socket. At most ``MAX_TOOL_THREADS`` runs hold a thread at once. ``tool.timeout_s`` bounds each run as the
+model sees it: at the deadline the result is ``timeout``, whatever the tool does afterwards. Exceptions,
+timeouts and values strict JSON cannot encode become error outputs (``{"error": "<one line>", "kind":
+"exception" | "tool_error" | "timeout" | "invalid_output"}``); nothing a tool does stops the actor. A run that
+finishes after its deadline anyway is journaled as ``ToolLateResult`` (an edge nobody consumes) and never
+sent.
 
 Buffer and drop policy: the generic inbox (256); nothing it consumes is droppable (function calls are few).
 It keeps call ids and pending batches, never results beyond the event that carries them.
 At end of input the tools still running are cancelled (the session is ending: their outputs could not be
-sent) and the actor returns. On cancellation likewise; a sync tool's thread is abandoned.
+sent) and the actor returns, without waiting for late results. On cancellation likewise; a running tool's
+thread is abandoned and finishes on its own.
 
 Replay: the core is rebuilt from the journaled config (``session.tools``: the declared tools and their
 schemas; or ``tool_schemas`` when present), so ``core_config`` must declare the registry's list.
@@ -25,7 +30,6 @@ schemas; or ``tool_schemas`` when present), so ``core_config`` must declare the 
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -33,13 +37,14 @@ from typing import Any
 import trio
 
 from actors.tools.core import NAME, ToolsCore, error_output
-from actors.tools.registry import Tool, ToolError, ToolRegistry
+from actors.tools.registry import ToolRegistry
+from actors.tools.run import MAX_TOOL_THREADS, ToolRun, execute
 from events.envelope import Envelope
 from events.protocol import FunctionCallRequested, ResponseCreated, ResponseDone, ServerError
-from events.tools import ToolResult, ToolRunRequested
+from events.tools import ToolLateResult, ToolResult, ToolRunRequested
 from pipeline.bus import BusClosed
 from pipeline.replay import Replayable
-from pipeline.runtime import ActorContext, ActorSpec, one_line
+from pipeline.runtime import ActorContext, ActorSpec
 
 __all__ = ["CONSUMES", "NAME", "REPLAYABLE", "execute", "tools_actor"]
 
@@ -47,26 +52,8 @@ CONSUMES = frozenset({FunctionCallRequested, ToolResult, ResponseCreated, Respon
 REPLAYABLE = Replayable(name=NAME, consumes=CONSUMES, make_core=ToolsCore.from_config)
 
 
-def _as_output(result: Any) -> str:
-    return result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
-
-
-async def execute(tool: Tool, arguments: Mapping[str, Any]) -> tuple[str, str | None]:
-    """Run one tool under its timeout: ``(output, None)`` or ``(error output, error kind)``. Never raises
-    (but for cancellation of the caller)."""
-    with trio.move_on_after(tool.timeout_s):
-        try:
-            if tool.is_async:
-                result = await tool.function(**arguments)
-            else:
-                call = functools.partial(tool.function, **arguments)
-                result = await trio.to_thread.run_sync(call, abandon_on_cancel=True)
-            return _as_output(result), None
-        except ToolError as exc:
-            return error_output(str(exc) or type(exc).__name__, "tool_error"), "tool_error"
-        except Exception as exc:  # the tool's own failure: the model reads it, the session goes on
-            return error_output(f"{tool.name} failed: {one_line(exc)}", "exception"), "exception"
-    return error_output(f"tool {tool.name} timed out after {tool.timeout_s:g}s", "timeout"), "timeout"
+def _elapsed_ms(started: float) -> int:
+    return max(0, round((trio.current_time() - started) * 1000))
 
 
 def tools_actor(registry: ToolRegistry, config: Mapping[str, Any] | None = None) -> ActorSpec:
@@ -75,34 +62,51 @@ def tools_actor(registry: ToolRegistry, config: Mapping[str, Any] | None = None)
     ``session.tools`` must therefore be that same list (``core_config(config, registry.session_tools())``)."""
     core_config = {**(config or {}), "tool_schemas": registry.session_tools()}
 
-    async def run_tool(ctx: ActorContext, request: Envelope) -> None:
+    async def run_tool(ctx: ActorContext, request: Envelope, limiter: trio.CapacityLimiter) -> None:
         ev = request.event
         assert isinstance(ev, ToolRunRequested)
         started = trio.current_time()
         tool = registry.get(ev.name)
+        run: ToolRun | None = None
         kind: str | None
         if tool is None:  # the core only asks for declared tools; kept for a registry changed under it
             output, kind = error_output(f"unknown tool {ev.name!r}", "unknown_tool"), "unknown_tool"
         else:
-            output, kind = await execute(tool, json.loads(ev.arguments_json))
-        duration_ms = max(0, round((trio.current_time() - started) * 1000))
+            run = ToolRun(tool, json.loads(ev.arguments_json), limiter)
+            output, kind = await run.result()
         result = ToolResult(
-            call_id=ev.call_id, name=ev.name, output=output, ok=kind is None, error_kind=kind, duration_ms=duration_ms
+            call_id=ev.call_id, name=ev.name, output=output, ok=kind is None, error_kind=kind, duration_ms=_elapsed_ms(started)
         )
         try:
             await ctx.publish(result, cause=request.seq)
+            if run is None or not run.timed_out:
+                return
+            late = await run.late()  # the model was told "timeout"; this is only for the record
+            if late is not None:
+                await ctx.publish(
+                    ToolLateResult(
+                        call_id=ev.call_id,
+                        name=ev.name,
+                        output=late[0],
+                        error_kind=late[1],
+                        duration_ms=_elapsed_ms(started),
+                        timeout_ms=round(run.tool.timeout_s * 1000),
+                    ),
+                    cause=request.seq,
+                )
         except BusClosed:  # the session is over: nobody could send the output any more
             pass
 
     async def shell(ctx: ActorContext) -> None:
         core = ToolsCore.from_config(core_config)
+        limiter = trio.CapacityLimiter(MAX_TOOL_THREADS)
         with ctx.inbox:
             async with trio.open_nursery() as nursery:
                 async for env in ctx.inbox:
                     for out in core.handle(env):
                         published = await ctx.publish(out, cause=env.seq)
                         if isinstance(out, ToolRunRequested):
-                            nursery.start_soon(run_tool, ctx, published)
+                            nursery.start_soon(run_tool, ctx, published, limiter)
                 nursery.cancel_scope.cancel()
 
     return ActorSpec(name=NAME, consumes=CONSUMES, shell=shell)

@@ -56,7 +56,7 @@ MAX_ERROR_CHARS = 300
 
 def error_output(message: str, kind: str) -> str:
     """The error object the model reads in a ``function_call_output``: one line, bounded."""
-    line = " ".join(message.split())
+    line = " ".join(message.split()).encode("utf-8", "replace").decode("utf-8")  # lone surrogates cannot travel
     if len(line) > MAX_ERROR_CHARS:
         line = line[: MAX_ERROR_CHARS - 3] + "..."
     return json.dumps({"error": line, "kind": kind}, ensure_ascii=False)
@@ -75,6 +75,11 @@ class _Batch:
     running: set[str] = attrs.field(factory=set)  # call ids whose output is not sent yet
     cancelled: bool = False
     attempts: int = 0
+
+
+def _not_json(constant: str) -> Any:
+    """``json.loads`` accepts NaN and infinities; strict JSON (and the model's contract) does not."""
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def _schema_error(error: jsonschema.ValidationError) -> str:
@@ -144,12 +149,17 @@ class ToolsCore:
             return "unknown_tool", f"unknown tool {ev.name!r} (available: {known})"
         text = ev.arguments if ev.arguments.strip() else "{}"
         try:
-            arguments = json.loads(text)
+            arguments = json.loads(text, parse_constant=_not_json)
+        except RecursionError:
+            return "invalid_json", "arguments are not valid JSON: nested too deeply"
         except ValueError as exc:
             return "invalid_json", f"arguments are not valid JSON: {exc}"
         if not isinstance(arguments, dict):
             return "invalid_arguments", f"arguments must be a JSON object, got {type(arguments).__name__}"
-        best = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+        try:
+            best = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+        except RecursionError:
+            return "invalid_arguments", "arguments are nested too deeply to check"
         if best is not None:
             return "invalid_arguments", _schema_error(best)
         return None

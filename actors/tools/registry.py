@@ -17,15 +17,19 @@ module part may also be a path to a ``.py`` file). The attribute may be:
       def add(a: float, b: float) -> dict[str, float]:
           return {"sum": a + b}
 
-  (``__tool_schema__`` is a dict with ``parameters`` and optionally ``description``, ``name`` and
-  ``timeout_s``; the name defaults to the function's, the description to its docstring's first line);
+  (``__tool_schema__`` is a dict with ``parameters`` and optionally ``description``, ``name``, ``timeout_s``
+  and ``event_loop``; the name defaults to the function's, the description to its docstring's first line);
 - a ``Tool`` instance;
 - a dict ``{"name", "description", "parameters", "function", "timeout_s"?}``;
 - a list or tuple of any of these.
 
-The function is called with the validated arguments as keyword arguments. It returns a string (sent as is) or
-anything JSON-serialisable (sent as JSON). Raising ``ToolError("...")`` gives the model that message as a
-``tool_error``; any other exception becomes an ``exception`` error output; neither stops the session.
+The function is called with the validated arguments as keyword arguments, always off the session's event loop
+(``actors/tools/run.py``): a sync function in a worker thread, an ``async def`` on an event loop of its own in a
+worker thread, trio by default or asyncio with ``event_loop="asyncio"`` (libraries built on anyio, such as
+httpx, work on either). It returns a string (sent as is) or anything strict JSON can encode (sent as JSON; NaN,
+infinities, sets, bytes... become an ``invalid_output`` error). Raising ``ToolError("...")`` gives the model
+that message as a ``tool_error``; any other exception becomes an ``exception`` error output; a run past its
+timeout becomes a ``timeout`` error output at the deadline; none of them stops the session.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import jsonschema
 from events.base import thaw
 
 DEFAULT_TIMEOUT_S = 10.0
+EVENT_LOOPS = ("trio", "asyncio")  # what an async tool's own loop can be
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -91,6 +96,7 @@ class Tool:
     parameters: dict[str, Any] = attrs.field(converter=_plain, validator=_check_parameters)
     function: Callable[..., Any] = attrs.field(validator=attrs.validators.is_callable())
     timeout_s: float = attrs.field(default=DEFAULT_TIMEOUT_S, converter=float, validator=_check_timeout)
+    event_loop: str = attrs.field(default="trio", validator=attrs.validators.in_(EVENT_LOOPS))
 
     @property
     def is_async(self) -> bool:
@@ -117,7 +123,7 @@ class Tool:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, default_timeout_s: float = DEFAULT_TIMEOUT_S) -> Tool:
-        unknown = set(data) - {"name", "description", "parameters", "function", "timeout_s", "type"}
+        unknown = set(data) - {"name", "description", "parameters", "function", "timeout_s", "event_loop", "type"}
         if unknown:
             raise ToolLoadError(f"unknown tool description keys {sorted(unknown)}")
         missing = [k for k in ("name", "parameters", "function") if k not in data]
@@ -133,6 +139,7 @@ class Tool:
                 parameters=data["parameters"],
                 function=data["function"],
                 timeout_s=data.get("timeout_s", default_timeout_s),
+                event_loop=data.get("event_loop", "trio"),
             )
         except (TypeError, ValueError) as exc:
             raise ToolLoadError(f"tool {name}: {_first_line(exc)}") from None
@@ -144,8 +151,10 @@ def tool(
     description: str | None = None,
     name: str | None = None,
     timeout_s: float | None = None,
+    event_loop: str | None = None,
 ) -> Callable[[F], F]:
-    """Decorator: attach a JSON-schema description (``__tool_schema__``) to a sync or async function."""
+    """Decorator: attach a JSON-schema description (``__tool_schema__``) to a sync or async function
+    (``event_loop``: ``"trio"``, the default, or ``"asyncio"``, the loop an async function runs on)."""
 
     def attach(function: F) -> F:
         schema: dict[str, Any] = {"parameters": dict(parameters)}
@@ -155,6 +164,8 @@ def tool(
             schema["name"] = name
         if timeout_s is not None:
             schema["timeout_s"] = timeout_s
+        if event_loop is not None:
+            schema["event_loop"] = event_loop
         function.__tool_schema__ = schema  # type: ignore[attr-defined]
         return function
 
