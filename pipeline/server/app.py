@@ -25,7 +25,7 @@ from pipeline.server.chat import completion, error_body, sse_chunks
 from pipeline.server.config import ServerConfig
 from pipeline.server.connection import CoreConfig, RealtimeCore
 from pipeline.server.effects import Close, Output, Recognize, Send, Stream, Synthesize
-from pipeline.server.http import HttpRequest, HttpResponse, WebSocketChannel, serve_connection
+from pipeline.server.http import HttpRequest, HttpResponse, Oversized, WebSocketChannel, serve_connection
 from pipeline.server.ids import IdGenerator
 from pipeline.server.speech import OfflineSpeech, Speech
 
@@ -195,7 +195,13 @@ class _Session:
                 async for message in self.channel.messages():
                     if self.closing:
                         continue
+                    if isinstance(message, Oversized):
+                        self.deliver(self.core.oversized(message.size, message.limit), work)
+                        continue
                     self.deliver(self.core.receive(message), work)
+                    for bug in self.core.internal_errors:
+                        print(f"rtpipe serve: internal error handling a client event: {bug}", file=sys.stderr)
+                    self.core.internal_errors.clear()
                     if self.app.client_observer is not None and self.core.last_accepted is not None:
                         self.app.client_observer(self.core.last_accepted)
                 work.cancel_scope.cancel()

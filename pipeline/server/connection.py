@@ -43,7 +43,7 @@ import numpy as np
 from pipeline.server import session as session_rules
 from pipeline.server.audio_format import BYTES_PER_SECOND, decode_input, format_type, pcm_ms
 from pipeline.server.brain import CallTool, decide
-from pipeline.server.conversation import Conversation, StoredItem
+from pipeline.server.conversation import Conversation, StoredItem, stored_from_client
 from pipeline.server.effects import Close, Output, Recognize, Send, Stream, Synthesize
 from pipeline.server.errors import ClientError, invalid_value, string_too_long
 from pipeline.server.ids import IdGenerator
@@ -62,9 +62,16 @@ from pipeline.server.usage import (
 from pipeline.server.vad import EnergyVad, SpeechStarted
 
 MAX_APPEND_BYTES: Final = 15 * 1024 * 1024
-MAX_ITEM_ID: Final = 32
 SILENCE_KEEP_MS: Final = 10_000  # in VAD mode, silence older than this is dropped from the buffer
 SEMANTIC_SILENCE_MS: Final = {"low": 1200, "medium": 700, "auto": 700, "high": 400}
+
+
+def _server_error() -> ClientError:
+    return ClientError(
+        "The server had an error while processing your request. Sorry about that!",
+        code="server_error",
+        error_type="server_error",
+    )
 
 
 class ConnectionState(enum.Enum):
@@ -112,6 +119,7 @@ class RealtimeCore:
         self._configure_vad(td)
         self._transcribe: dict[str, dict[str, Any]] = {}
         self.last_accepted: dict[str, Any] | None = None  # the last client event accepted as valid
+        self.internal_errors: list[str] = []  # server bugs met while handling client events (see receive)
 
     # ----------------------------------------------------------------- helpers
 
@@ -148,22 +156,41 @@ class RealtimeCore:
         return [self._send("session.created", session=self.session)]
 
     def receive(self, raw: str | bytes) -> list[Output]:
-        """One client frame."""
+        """One client frame: its answer, or exactly one `error` event; the session always goes on.
+
+        The SDK's `RealtimeErrorEvent`: "Most errors are recoverable and the session will stay open". The
+        real service closes only when the session expires (`session_expired`, §7/§8 of the protocol notes).
+        An exception that is not a `ClientError` is a bug of this server: the client gets the service's
+        generic `server_error` (as the real one does) and the bug is kept in `internal_errors` for the
+        shell to report.
+        """
         self.last_accepted = None
         if self.state is ConnectionState.CLOSED:
             return []
+        event_id: str | None = None
         try:
             event = parse_client_event(raw)
-        except ClientError as error:
-            return [self._error(error, error.event_id)]
-        event_id = event.get("event_id")
-        handler = getattr(self, "_on_" + event["type"].replace(".", "_"))
-        try:
+            event_id = event.get("event_id")
+            handler = getattr(self, "_on_" + event["type"].replace(".", "_"))
             outputs: list[Output] = handler(event)
         except ClientError as error:
-            return [self._error(error, event_id)]
+            return [self._error(error, error.event_id if event_id is None else event_id)]
+        except Exception as exc:  # no client message may kill the connection
+            self.internal_errors.append(f"{type(exc).__name__}: {exc}")
+            return [self._error(_server_error(), event_id)]
         self.last_accepted = event
         return outputs
+
+    def oversized(self, size: int, limit: int) -> list[Output]:
+        """A client message longer than the transport accepts was dropped unread: one `error`, session goes on."""
+        if self.state is ConnectionState.CLOSED:
+            return []
+        error = ClientError(
+            f"The event is too large: {size} bytes, but at most {limit} bytes are accepted per event. "
+            "Send audio in smaller input_audio_buffer.append events.",
+            code="invalid_event",
+        )
+        return [self._error(error, None)]
 
     def expire(self) -> list[Output]:
         """The session hit its maximum duration: `session_expired`, then close with 1001."""
@@ -351,41 +378,7 @@ class RealtimeCore:
     # ----------------------------------------------------------------- conversation items
 
     def _stored_from_client(self, raw_item: dict[str, Any]) -> StoredItem:
-        item_id = raw_item.get("id")
-        if isinstance(item_id, str) and len(item_id) > MAX_ITEM_ID:
-            raise string_too_long("item.id", item_id, MAX_ITEM_ID)
-        data: dict[str, Any] = {"id": item_id or self.ids.new("item"), "object": "realtime.item", "type": raw_item["type"]}
-        pcm = b""
-        heard: str | None = None
-        if raw_item["type"] == "message":
-            data["status"] = "completed"
-            data["role"] = raw_item["role"]
-            content = []
-            for index, part in enumerate(raw_item["content"]):
-                part = dict(part)
-                kind = part.get("type")
-                if kind is None:
-                    raise invalid_value(f"item.content[{index}].type", None, ["input_text", "input_audio", "output_text"])
-                if kind == "output_audio":
-                    raise ClientError("Assistant audio items cannot be created by the client.", code="invalid_value", param=f"item.content[{index}].type")
-                if kind == "input_audio":
-                    audio = part.pop("audio", None)
-                    if audio:
-                        try:
-                            pcm += decode_input(base64.b64decode(audio, validate=True), self._input_format())
-                        except (binascii.Error, ValueError):
-                            raise invalid_value(f"item.content[{index}].audio", "<audio>") from None
-                    part.setdefault("transcript", None)
-                    heard = part["transcript"]
-                content.append(part)
-            data["content"] = content
-        elif raw_item["type"] == "function_call":
-            data.update(status="completed", name=raw_item["name"], call_id=raw_item.get("call_id") or self.ids.new("call"), arguments=raw_item["arguments"])
-        elif raw_item["type"] == "function_call_output":
-            data.update(call_id=raw_item["call_id"], output=raw_item["output"])
-        else:
-            raise ClientError(f"Items of type '{raw_item['type']}' are not supported by this server.", code="invalid_value", param="item.type")
-        return StoredItem(data=data, pcm=pcm, heard=heard if heard is not None or not pcm else None)
+        return stored_from_client(raw_item, new_id=self.ids.new, input_format=self._input_format())
 
     def _on_conversation_item_create(self, event: dict[str, Any]) -> list[Output]:
         item = self._stored_from_client(event["item"])
@@ -575,8 +568,7 @@ class RealtimeCore:
              "reset_seconds": round(60.0 * total / self.config.rate_limit_tokens, 3)}]))  # fmt: skip
         self.responses_done += 1
         if self.config.error_after_responses is not None and self.responses_done == self.config.error_after_responses:
-            injected = ClientError("The server had an error while processing your request. Sorry about that!", code="server_error", error_type="server_error")
-            outputs.append(self._error(injected, None))
+            outputs.append(self._error(_server_error(), None))
         del self.responses[response.id]
         return outputs
 

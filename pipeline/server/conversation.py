@@ -10,13 +10,17 @@ transcript once transcription delivered it. Truncation cuts assistant audio and 
 from __future__ import annotations
 
 import base64
+import binascii
 import copy
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Final
 
 import attrs
 
-from pipeline.server.audio_format import BYTES_PER_SECOND, encode_output, pcm_ms
-from pipeline.server.errors import ClientError, invalid_value
+from pipeline.server.audio_format import BYTES_PER_SECOND, decode_input, encode_output, pcm_ms
+from pipeline.server.errors import ClientError, invalid_value, string_too_long
+
+MAX_ITEM_ID: Final = 32  # "Invalid 'item.id': string too long" above 32 characters [OBS]
 
 
 @attrs.define(kw_only=True)
@@ -172,3 +176,42 @@ def heard_prefix(transcript: str, played_ms: int, total_ms: int) -> str:
     if cut < len(transcript) and not transcript[cut].isspace():
         prefix = prefix.rsplit(" ", 1)[0] if " " in prefix else ""
     return prefix.rstrip()
+
+
+def stored_from_client(raw_item: dict[str, Any], *, new_id: Callable[[str], str], input_format: str) -> StoredItem:
+    """The stored form of an item a client created (already validated against the SDK model)."""
+    item_id = raw_item.get("id")
+    if isinstance(item_id, str) and len(item_id) > MAX_ITEM_ID:
+        raise string_too_long("item.id", item_id, MAX_ITEM_ID)
+    data: dict[str, Any] = {"id": item_id or new_id("item"), "object": "realtime.item", "type": raw_item["type"]}
+    pcm = b""
+    heard: str | None = None
+    if raw_item["type"] == "message":
+        data["status"] = "completed"
+        data["role"] = raw_item["role"]
+        content = []
+        for index, part in enumerate(raw_item["content"]):
+            part = dict(part)
+            kind = part.get("type")
+            if kind is None:
+                raise invalid_value(f"item.content[{index}].type", None, ["input_text", "input_audio", "output_text"])
+            if kind == "output_audio":
+                raise ClientError("Assistant audio items cannot be created by the client.", code="invalid_value", param=f"item.content[{index}].type")
+            if kind == "input_audio":
+                audio = part.pop("audio", None)
+                if audio:
+                    try:
+                        pcm += decode_input(base64.b64decode(audio, validate=True), input_format)
+                    except (binascii.Error, ValueError):
+                        raise invalid_value(f"item.content[{index}].audio", "<audio>") from None
+                part.setdefault("transcript", None)
+                heard = part["transcript"]
+            content.append(part)
+        data["content"] = content
+    elif raw_item["type"] == "function_call":
+        data.update(status="completed", name=raw_item["name"], call_id=raw_item.get("call_id") or new_id("call"), arguments=raw_item["arguments"])
+    elif raw_item["type"] == "function_call_output":
+        data.update(call_id=raw_item["call_id"], output=raw_item["output"])
+    else:
+        raise ClientError(f"Items of type '{raw_item['type']}' are not supported by this server.", code="invalid_value", param="item.type")
+    return StoredItem(data=data, pcm=pcm, heard=heard if heard is not None or not pcm else None)

@@ -42,6 +42,14 @@ RECEIVE_BYTES = 256 * 1024
 
 
 @attrs.frozen
+class Oversized:
+    """A client message longer than the channel's limit: read and thrown away, reported instead of closing."""
+
+    size: int
+    limit: int
+
+
+@attrs.frozen
 class HttpRequest:
     method: str
     target: str
@@ -114,10 +122,19 @@ class WebSocketChannel:
             pass
         await self._stream.aclose()
 
-    async def messages(self) -> AsyncIterator[str | bytes]:
-        """Complete client messages until the peer closes (or the socket breaks)."""
+    async def messages(self) -> AsyncIterator[str | bytes | Oversized]:
+        """Complete client messages until the peer closes (or the socket breaks).
+
+        A message over `max_message_bytes` is not buffered: its remaining fragments are read and dropped,
+        then `Oversized` stands in for it, so the session answers with an `error` event and goes on (the
+        real service keeps the session open for errors a client causes; its exact size limit is not
+        documented beyond 15 MiB of audio per append [SDK]). A WebSocket protocol violation (a bad frame,
+        invalid UTF-8 in a text message) is answered, as RFC 6455 §7.1.7 requires, with a close frame
+        carrying wsproto's code (1002, 1007) before the connection ends.
+        """
         parts: list[str | bytes] = []
         size = 0
+        discarding = False
         while True:
             try:
                 data = await self._stream.receive_some(RECEIVE_BYTES)
@@ -129,24 +146,29 @@ class WebSocketChannel:
                 return
             for event in self._ws.events():
                 if isinstance(event, Message):
-                    parts.append(event.data)
                     size += len(event.data)
-                    if size > self._max_message_bytes:
-                        self.close(1009, "message too big")
-                        return
+                    if not discarding and size > self._max_message_bytes:
+                        discarding, parts = True, []
+                    if not discarding:
+                        parts.append(event.data)
                     if event.message_finished:
-                        if isinstance(event, TextMessage):
-                            message: str | bytes = "".join(str(p) for p in parts)
+                        message: str | bytes | Oversized
+                        if discarding:
+                            message = Oversized(size=size, limit=self._max_message_bytes)
+                        elif isinstance(event, TextMessage):
+                            message = "".join(str(p) for p in parts)
                         else:
                             assert isinstance(event, BytesMessage)
                             message = b"".join(p for p in parts if isinstance(p, bytes))
-                        parts, size = [], 0
+                        parts, size, discarding = [], 0, False
                         yield message
                 elif isinstance(event, Ping):
                     self._queue(self._ws.send(event.response()))
                 elif isinstance(event, CloseConnection):
                     if self._ws.state is ConnectionState.REMOTE_CLOSING:
                         self._queue(self._ws.send(event.response()))
+                    elif self._ws.state is ConnectionState.OPEN:  # wsproto refused a frame (ParseFailed)
+                        self.close(event.code, (event.reason or "")[:120])
                     return
             if not data:
                 return
