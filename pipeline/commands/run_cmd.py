@@ -1,104 +1,172 @@
 """`rtpipe run`: hold a spoken conversation, journal it, and summarise it.
 
-Every knob is a flag and a key of the optional TOML config file (``--config``; keys are the long flag names
-with underscores). Precedence: flag > config file > default. ``OPENAI_API_KEY`` selects OpenAI unless
-``--server local``; the key is read from the environment only, never from a flag, and never written anywhere.
+Every knob is a flag and a key of the optional TOML config file (``--config``). The keys are ``RunConfig``'s
+field names: the long flag names with underscores, except ``script`` (``--say``: a list of lines),
+``tool_specs`` (``--tools``: a list), ``builtin_tools = false`` (``--no-builtin-tools``) and
+``summary_enabled = false`` (``--no-summary``); ``sample_rate`` and ``output_modalities`` are keys only.
+Precedence: flag > config file > default. Every value is checked before anything starts: a bad one is one
+line naming the flag (or the file's key), the value and what is allowed, exit 2, and nothing is journaled.
+``OPENAI_API_KEY`` selects OpenAI unless ``--server local``; the key is read from the environment only,
+never from a flag or a file, and never written anywhere.
+
+Module-level imports stay light (argparse, attrs, the config): ``rtpipe run --help`` and a bad flag never
+import trio, the session, or the server.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import trio
 
 from pipeline.cli import UsageError
-from pipeline.config import RunConfig
-from pipeline.journal import Journal
-from pipeline.ledger import Ledger, load_prices
+from pipeline.config import ConfigError, RunConfig, flag_of, show
+
+if TYPE_CHECKING:
+    from pipeline.journal import Journal
+    from pipeline.ledger import Ledger, Prices
 
 # flag dest -> RunConfig field (same name unless listed)
 _RENAMES = {"say": "script", "tools": "tool_specs"}
+# what users write in a config file for a flag whose key has another name
+_KEY_HINTS = {
+    "say": "script = [...]",
+    "tools": "tool_specs = [...]",
+    "no_summary": "summary_enabled = false",
+    "no_builtin_tools": "builtin_tools = false",
+    "api_key": "the OPENAI_API_KEY environment variable (never a file)",
+}
+
+
+def _read_text(path: str, flag: str) -> str:
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        raise UsageError(f"{flag} {path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{flag} {path}: is a folder, not a file") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{flag} {path}: not a text file") from None
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: {(exc.strerror or type(exc).__name__).lower()}") from None
 
 
 def _config_file(path: str | None) -> dict[str, Any]:
     if not path:
         return {}
     try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UsageError(f"--config {path}: no such file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(_read_text(path, "--config"))
+    except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"--config {path}: not valid TOML ({exc})") from None
     known = {f.name for f in attrs.fields(RunConfig)} - {"api_key"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise UsageError(f"--config {path}: unknown key {unknown[0]!r}")
+    for key in data:
+        if key not in known:
+            import difflib
+
+            hint = _KEY_HINTS.get(key) or next(iter(difflib.get_close_matches(key, sorted(known), n=1)), None)
+            raise UsageError(f"--config {path}: unknown key {key!r}" + (f" (did you mean {hint}?)" if hint else ""))
     return data
 
 
+def _flag_value(value: object) -> str:
+    """A flag's value as typed on a command line."""
+    return shlex.quote(value) if isinstance(value, str) else show(value)
+
+
+def _where(field: str, value: object, from_flags: set[str], config_path: str | None) -> str:
+    """``--tool-timeout-s 0`` when a flag set the field, ``summary_trigger = "abc" (in run.toml)`` when the
+    config file did."""
+    flag = flag_of(field)
+    if field in from_flags and flag is not None:
+        return f"{flag} {_flag_value(value)}"
+    return f"{field} = {show(value)}" + (f" (in {config_path})" if config_path else "")
+
+
 def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None) -> RunConfig:
+    """The session's configuration from the flags and ``--config``; every value checked (``UsageError``)."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = _config_file(args.config)
+    from_flags: set[str] = set()
     for field in attrs.fields(RunConfig):
         dest = next((k for k, v in _RENAMES.items() if v == field.name), field.name)
         flag_value = getattr(args, dest, None)
         if flag_value is not None and flag_value != []:
             values[field.name] = flag_value
+            from_flags.add(field.name)
     if args.script_file:
-        try:
-            lines = [ln.strip() for ln in Path(args.script_file).read_text().splitlines()]
-        except FileNotFoundError:
-            raise UsageError(f"--script {args.script_file}: no such file") from None
+        lines = [ln.strip() for ln in _read_text(args.script_file, "--script").splitlines()]
         values["script"] = [ln for ln in lines if ln and not ln.startswith("#")]
+        from_flags.add("script")
     if "script" in values:
-        values["script"] = tuple(values["script"])
         values.setdefault("input", "script")
-    for key in ("output_modalities", "tool_specs"):
-        if key in values:
+    for key in ("script", "output_modalities", "tool_specs"):
+        if isinstance(values.get(key), list):  # TOML arrays and repeated flags; anything else the config refuses
             values[key] = tuple(values[key])
-    if "journal" in values and values["journal"] is not None:
+    if isinstance(values.get("journal"), str) and values["journal"].strip():
         values["journal"] = Path(values["journal"])
     api_key = env.get("OPENAI_API_KEY") or None
     try:
         config = RunConfig(**values, api_key=api_key)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    if not 10 <= config.chunk_ms <= 1000:
-        raise UsageError(f"--chunk-ms must be between 10 and 1000, not {config.chunk_ms}")
-    if config.input not in ("script", "mic") and not Path(config.input).is_file():
-        raise UsageError(f"--input {config.input}: no such file (use a WAV file, 'mic' or 'script')")
+    except ConfigError as exc:
+        raise UsageError(f"{_where(exc.field, exc.value, from_flags, args.config)}: must be {exc.allowed}") from None
+    if config.input not in ("script", "mic"):
+        where = _where("input", config.input, from_flags, args.config)
+        path = Path(config.input)
+        if not path.exists():
+            raise UsageError(f"{where}: no such file (use a WAV file, 'mic' or 'script')")
+        if not path.is_file():
+            raise UsageError(f"{where}: not a file (use a WAV file, 'mic' or 'script')")
     return config
 
 
-def ledger_for(recorded: Journal, prices_path: str | None) -> Ledger:
+def load_price_overrides(prices_path: str | None) -> Prices | None:
+    """The user's price table (``--prices``), read before the session starts so a bad file costs nothing."""
+    if not prices_path:
+        return None
+    from pipeline.ledger import load_prices
+
+    try:
+        return load_prices(prices_path)
+    except FileNotFoundError:
+        raise UsageError(f"--prices {prices_path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"--prices {prices_path}: is a folder, not a file") from None
+    except OSError as exc:
+        raise UsageError(f"--prices {prices_path}: {(exc.strerror or type(exc).__name__).lower()}") from None
+    except ValueError as exc:
+        text = str(exc).removeprefix(f"{prices_path}: ")  # load_prices names the file; say it once
+        raise UsageError(f"--prices {prices_path}: {text}") from None
+
+
+def ledger_for(recorded: Journal, prices: Prices | None) -> Ledger:
     """The cost ledger of a session's journal, with the user's price overrides."""
-    prices = None
-    if prices_path:
-        try:
-            prices = load_prices(prices_path)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"--prices {prices_path}: {exc}") from None
+    from pipeline.ledger import Ledger
+
     config = recorded.header.config if recorded.header is not None else {}
     return Ledger.fold_config(recorded.envelopes(), config, prices)
 
 
 def handle(args: argparse.Namespace) -> int:
+    config = build_config(args)
+    prices = load_price_overrides(config.prices)
+
+    import trio
+
     from actors.console.format import final_summary
     from pipeline.session import SessionSetupError, run_live
 
-    config = build_config(args)
     try:
         result = trio.run(run_live, config)
     except SessionSetupError as exc:
         raise UsageError(str(exc)) from None
     if not config.quiet and result.recorded is not None:
-        print(ledger_for(result.recorded, config.prices).render(per_response=False))
+        print(ledger_for(result.recorded, prices).render(per_response=False))
     if not config.quiet:
         print(
             final_summary(
@@ -110,74 +178,95 @@ def handle(args: argparse.Namespace) -> int:
         )
     if result.failure:
         print(f"rtpipe run: {result.failure} (journal: {result.journal})", file=sys.stderr)
-        return 1
-    return 0
+    # a session a signal ended exits as the shell expects of it: 128 + the signal (130 for Ctrl-C)
+    exit_signal: int | None = getattr(result, "exit_signal", None)
+    if exit_signal:
+        return 128 + int(exit_signal)
+    return 1 if result.failure else 0
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    d = RunConfig()
+    # the defaults for the help text, without building a RunConfig (its journal_fsync check imports the journal)
+    d = argparse.Namespace(**{f.name: f.default for f in attrs.fields(RunConfig)})
     p = sub.add_parser(
         "run",
         help="hold a spoken conversation (the demo by default) and journal it",
         description="Hold a spoken conversation with the Realtime API. Without OPENAI_API_KEY (or with "
         "--server local) it runs against the embedded server on loopback. By default a scripted user speaks the "
         "demo lines; --input takes a WAV file or 'mic'. The journal goes under ./journals/ with the assistant "
-        "audio beside it.",
+        "audio beside it. Every flag is also a key of the --config file; a bad value is refused before anything "
+        "starts.",
     )
     g = p.add_argument_group("input and output")
     g.add_argument("--input", help=f"'script' (a synthetic user), 'mic', or a WAV file (default {d.input})")
     g.add_argument("--say", action="append", metavar="TEXT",
-                   help="a line the scripted user says (repeatable; '[barge MS] text' speaks over the answer)")
-    g.add_argument("--script", dest="script_file", metavar="FILE", help="file with one scripted line per line")
-    g.add_argument("--output", help="'wav' (beside the journal), a WAV path, 'speaker' or 'none' (default wav)")
+                   help="a line the scripted user says (repeatable; '[barge MS] text' speaks over the answer; "
+                   "default: the demo's lines)")
+    g.add_argument("--script", dest="script_file", metavar="FILE",
+                   help="file with one scripted line per line, '#' comments (default: none)")
+    g.add_argument("--output", help="'wav' (beside the journal), a path ending in .wav, 'speaker' or 'none' (default wav)")
     g.add_argument("--journal", help="journal path (default journals/session-<time>.rtpj)")
     g.add_argument("--overwrite", action="store_true", default=None,
                    help="overwrite an existing --journal / --output file (default: refuse)")
-    g.add_argument("--journal-fsync", help=f"fsync policy: interval[:SECONDS], always or close (default {d.journal_fsync})")
-    g.add_argument("--chunk-ms", type=int, help=f"capture chunk length in ms (default {d.chunk_ms})")
-    g.add_argument("--fast", action="store_true", default=None, help="do not pace audio in real time (tests, benches)")
-    g.add_argument("--quiet", action="store_true", default=None, help="print nothing but errors")
-    g.add_argument("--config", help="TOML file whose keys are these flags' names with underscores")
+    g.add_argument("--journal-fsync", metavar="POLICY",
+                   help=f"fsync policy: interval[:SECONDS], always or close (default {d.journal_fsync})")
+    g.add_argument("--chunk-ms", type=int, metavar="MS", help=f"capture chunk length, 10..1000 ms (default {d.chunk_ms})")
+    g.add_argument("--fast", action="store_true", default=None,
+                   help="do not pace audio in real time (tests, benches; default: real time)")
+    g.add_argument("--quiet", action="store_true", default=None, help="print nothing but errors (default: print)")
+    g.add_argument("--config", metavar="FILE.toml",
+                   help="TOML file whose keys are these flags' names with underscores (see the README; default: none)")
     s = p.add_argument_group("server and session")
-    s.add_argument("--server", help="auto (OpenAI with OPENAI_API_KEY, else local), local, or a ws(s):// or http(s):// URL")
+    s.add_argument("--server", help="auto (OpenAI with OPENAI_API_KEY, else local), local, or a ws(s):// or http(s):// URL "
+                   f"(default {d.server})")
     s.add_argument("--model", help=f"realtime model (default {d.model})")
     s.add_argument("--voice", help=f"assistant voice (default {d.voice})")
-    s.add_argument("--instructions", help="system instructions of the session")
+    s.add_argument("--instructions", help="system instructions of the session (default: a concise voice assistant "
+                   "that uses its tools)")
     s.add_argument("--transcription-model", help=f"input transcription model (default {d.transcription_model})")
     s.add_argument("--transcription-language", help=f"input transcription language (default {d.transcription_language})")
-    s.add_argument("--vad-threshold", type=float, help=f"server VAD threshold 0..1 (default {d.vad_threshold})")
-    s.add_argument("--vad-prefix-padding-ms", type=int, help=f"server VAD prefix padding (default {d.vad_prefix_padding_ms})")
-    s.add_argument("--vad-silence-duration-ms", type=int,
-                   help=f"silence that ends a user turn (default {d.vad_silence_duration_ms})")
+    s.add_argument("--vad-threshold", type=float, metavar="0..1", help=f"server VAD threshold, 0..1 (default {d.vad_threshold})")
+    s.add_argument("--vad-prefix-padding-ms", type=int, metavar="MS",
+                   help=f"server VAD prefix padding, 0..10000 ms (default {d.vad_prefix_padding_ms})")
+    s.add_argument("--vad-silence-duration-ms", type=int, metavar="MS",
+                   help=f"silence that ends a user turn, 0..10000 ms (default {d.vad_silence_duration_ms})")
     t = p.add_argument_group("transcripts")
-    t.add_argument("--transcript-timeout-ms", type=int,
-                   help=f"wait for the transcription event before retrieving the item (default {d.transcript_timeout_ms})")
-    t.add_argument("--transcript-retries", type=int, help=f"retrieve attempts (default {d.transcript_retries})")
-    t.add_argument("--transcript-backoff-ms", type=int, help=f"backoff per attempt (default {d.transcript_backoff_ms})")
-    t.add_argument("--transcript-retrieve-wait-ms", type=int,
-                   help=f"wait for each retrieve answer (default {d.transcript_retrieve_wait_ms})")
+    t.add_argument("--transcript-timeout-ms", type=int, metavar="MS",
+                   help="wait for the transcription event before retrieving the item, 1..600000 ms "
+                   f"(default {d.transcript_timeout_ms})")
+    t.add_argument("--transcript-retries", type=int, metavar="N",
+                   help=f"retrieve attempts, 1..100 (default {d.transcript_retries})")
+    t.add_argument("--transcript-backoff-ms", type=int, metavar="MS",
+                   help=f"backoff per attempt, 0..600000 ms (default {d.transcript_backoff_ms})")
+    t.add_argument("--transcript-retrieve-wait-ms", type=int, metavar="MS",
+                   help=f"wait for each retrieve answer, 1..600000 ms (default {d.transcript_retrieve_wait_ms})")
     k = p.add_argument_group("tools")
     k.add_argument("--tools", action="append", metavar="MODULE:ATTR",
-                   help="load user tools (a function with @tool / __tool_schema__, a Tool, or a list); repeatable")
+                   help="load user tools (a function with @tool / __tool_schema__, a Tool, or a list); repeatable "
+                   "(default: none)")
     k.add_argument("--no-builtin-tools", dest="builtin_tools", action="store_false", default=None,
-                   help="do not offer get_weather, get_current_time and set_reminder")
-    k.add_argument("--tool-timeout-s", type=float, help=f"default tool timeout (default {d.tool_timeout_s})")
+                   help="do not offer get_weather, get_current_time and set_reminder (default: offer them)")
+    k.add_argument("--tool-timeout-s", type=float, metavar="SECONDS",
+                   help=f"default tool timeout, more than 0, at most 3600 s (default {d.tool_timeout_s:g})")
     u = p.add_argument_group("summarising long conversations, and costs")
     u.add_argument("--no-summary", dest="summary_enabled", action="store_false", default=None,
-                   help="never summarise (for A/B runs)")
-    u.add_argument("--summary-trigger", type=int,
-                   help=f"summarise when the token window reaches this (default {d.summary_trigger})")
-    u.add_argument("--keep-last-turns", type=int, help=f"turns kept verbatim (default {d.keep_last_turns})")
+                   help="never summarise (for A/B runs; default: summarise)")
+    u.add_argument("--summary-trigger", type=int, metavar="TOKENS",
+                   help=f"summarise when the token window reaches this, 1..1000000 (default {d.summary_trigger})")
+    u.add_argument("--keep-last-turns", type=int, metavar="N",
+                   help=f"turns kept verbatim, 0..1000 (default {d.keep_last_turns})")
     u.add_argument("--summary-model", help=f"chat model that writes summaries (default {d.summary_model})")
     u.add_argument("--summary-language", help=f"language of the summary (default {d.summary_language})")
     u.add_argument("--summary-style", choices=("paragraph", "bullets", "json"),
                    help=f"style of the summary (default {d.summary_style})")
-    u.add_argument("--summary-timeout-s", type=float, help=f"bound on one summary request (default {d.summary_timeout_s})")
-    u.add_argument("--prices", metavar="FILE.toml", help="override the price table of the cost ledger")
+    u.add_argument("--summary-timeout-s", type=float, metavar="SECONDS",
+                   help=f"bound on one summary request, more than 0, at most 3600 s (default {d.summary_timeout_s:g})")
+    u.add_argument("--prices", metavar="FILE.toml",
+                   help="override the price table of the cost ledger (default: the built-in prices)")
     m = p.add_argument_group("tracing (Maxim with MAXIM_API_KEY and MAXIM_LOG_REPO_ID, else <journal>.trace.jsonl)")
     m.add_argument("--maxim-session-name", help=f"name of the Maxim session (default {d.maxim_session_name!r})")
-    m.add_argument("--maxim-session-tags", help="tags of the Maxim session: k=v,k2=v2")
+    m.add_argument("--maxim-session-tags", metavar="K=V,...", help="tags of the Maxim session: k=v,k2=v2 (default: none)")
     m.add_argument("--maxim-session-id", help="id of the Maxim session (default: a new one); never sent to OpenAI")
-    m.add_argument("--trace-flush-timeout-s", type=float,
-                   help=f"bound on flushing traces at the end (default {d.trace_flush_timeout_s})")
+    m.add_argument("--trace-flush-timeout-s", type=float, metavar="SECONDS",
+                   help=f"bound on flushing traces at the end, more than 0, at most 3600 s (default {d.trace_flush_timeout_s:g})")
     p.set_defaults(handler=handle)
