@@ -4,6 +4,11 @@
 as the projection now knows it. Lines look like the seed's history printout, ``[label    ] text  (id)``,
 which keeps them easy to read and to grep (``[user     ]``, ``[assistant]``, ``[tool call]``, ``[tokens   ]``,
 ``[error    ]``...). ``LABEL_STYLES`` gives each label its colour on a terminal.
+
+A user turn's line comes from its transcript outcome: the words (``(empty transcript)`` when the recogniser
+heard none), or ``(transcript unavailable: why)``; a transcript that comes after that (``TranscriptLate``) is
+one more user line marked ``[late]``. Where these lines go in the output (before whatever answers them) is
+decided by ``actors.console.order``. Counts are pluralised by ``plural``: "1 response", "2 responses".
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from events.protocol import (
 from events.runtime import ActorFailed, InboxDropped, SessionEnding
 from events.summary import SummaryAbandoned, SummaryApplied
 from events.tools import ToolRejected, ToolResult
-from events.transcripts import TranscriptResolved, TranscriptUnavailable
+from events.transcripts import TranscriptLate, TranscriptResolved, TranscriptUnavailable
 from pipeline.projection import Conversation, Turn, history_line
 
 LABEL_STYLES = {
@@ -85,6 +90,12 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``1 response``, ``2 responses``, ``0 replies`` (``plural_form`` for irregular words)."""
+    word = singular if count == 1 else (plural_form if plural_form is not None else singular + "s")
+    return f"{count} {word}"
+
+
 def format_line(env: Envelope, conversation: Conversation) -> str | None:
     formatter = _FORMATTERS.get(type(env.event))
     return formatter(env.event, conversation) if formatter is not None else None
@@ -101,8 +112,16 @@ def _resolved(ev: TranscriptResolved, conv: Conversation) -> str:
 
 
 def _unavailable(ev: TranscriptUnavailable, conv: Conversation) -> str:
-    detail = f" ({one_line(ev.detail)})" if ev.detail else ""
-    return labelled("notice", f"no transcript for {ev.item_id}: {ev.reason}{detail}")
+    why = f"{ev.reason}: {ev.detail}" if ev.detail else ev.reason
+    fallback = Turn(item_id=ev.item_id, role="user", text=None, status="unavailable", kind="message", detail=why)
+    return _turn_line(ev.item_id, conv, fallback)
+
+
+def _late(ev: TranscriptLate, conv: Conversation) -> str:
+    turn = conv.turn(ev.item_id)
+    if turn is None or not turn.late:  # summarised before it came: shown, though no longer in the conversation
+        turn = Turn(item_id=ev.item_id, role="user", text=ev.text, status="resolved", kind="message", late=True)
+    return history_line(turn)
 
 
 def _added(ev: ItemAdded, conv: Conversation) -> str | None:
@@ -133,7 +152,7 @@ def _response_done(ev: ResponseDone, conv: Conversation) -> str:
     total = ev.total_tokens
     if total is None:
         return labelled("tokens", f"no usage reported ({ev.response_id}, {status})")
-    return labelled("tokens", f"window {total} tokens ({ev.response_id}, {status})")
+    return labelled("tokens", f"window {plural(total, 'token')} ({ev.response_id}, {status})")
 
 
 def _deleted(ev: ItemDeleted, conv: Conversation) -> str:
@@ -165,8 +184,7 @@ def _inbox_dropped(ev: InboxDropped, conv: Conversation) -> str:
 
 
 def _capture_dropped(ev: CaptureDropped, conv: Conversation) -> str:
-    chunks = "chunk" if ev.count == 1 else "chunks"
-    return labelled("dropped", f"capture lost {ev.count} {chunks} from #{ev.first_index}")
+    return labelled("dropped", f"capture lost {plural(ev.count, 'chunk')} from #{ev.first_index}")
 
 
 def _server_error(ev: ServerError, conv: Conversation) -> str:
@@ -190,11 +208,16 @@ def _closed(ev: ConnectionClosed, conv: Conversation) -> str | None:
     return labelled("error", f"connection closed by the server ({code}{reason})")
 
 
+def _tokens(count: int | None) -> str:
+    return plural(count, "token") if count is not None else "unknown"
+
+
 def _summary_applied(ev: SummaryApplied, conv: Conversation) -> str:
-    turns = "turn" if ev.replaced_turns == 1 else "turns"
     kept = f"; {len(ev.undeleted_item_ids)} not deleted" if ev.undeleted_item_ids else ""
     return labelled(
-        "summary", f"{ev.summary_id} at the root replaced {ev.replaced_turns} {turns} (window before: {ev.window_before} tokens{kept})"
+        "summary",
+        f"{ev.summary_id} at the root replaced {plural(ev.replaced_turns, 'turn')} "
+        f"(window before: {_tokens(ev.window_before)}{kept})",
     )
 
 
@@ -226,7 +249,8 @@ class SummaryWindow:
         if isinstance(event, ResponseDone) and self._pending and event.total_tokens is not None:
             done, self._pending = self._pending, []
             ids = ", ".join(s.summary_id for s in done)
-            return labelled("summary", f"{ids}: window {done[0].window_before} -> {event.total_tokens} tokens")
+            before = done[0].window_before if done[0].window_before is not None else "unknown"
+            return labelled("summary", f"{ids}: window {before} -> {_tokens(event.total_tokens)}")
         return None
 
 
@@ -237,6 +261,7 @@ _FORMATTERS: dict[type[Event], Callable[[Any, Conversation], str | None]] = {
     ToolResult: _tool_result,
     TranscriptResolved: _resolved,
     TranscriptUnavailable: _unavailable,
+    TranscriptLate: _late,
     ItemAdded: _added,
     AssistantTextDone: _assistant_done,
     FunctionCallRequested: _function_call,
@@ -263,20 +288,25 @@ def final_summary(
     audio: str | Path | None = None,
     ending_reason: str | None = None,
 ) -> str:
-    """The line the CLI prints at the end: turns, tokens, and where the journal and audio are."""
+    """The line the CLI prints at the end: turns (and how many user turns had no words, an empty transcript or
+    a late one), tokens, and where the journal and audio are."""
     totals = conversation.totals
-    user = totals["user"]
-    unavailable = totals["unavailable"]
-    parts = [f"{user} user turn{'s' if user != 1 else ''}" + (f" ({unavailable} without transcript)" if unavailable else "")]
-    parts.append(f"{totals['assistant']} assistant repl{'ies' if totals['assistant'] != 1 else 'y'}")
+    notes = [
+        f"{totals['unavailable']} without transcript" if totals["unavailable"] > 0 else "",
+        f"{totals['empty']} with an empty transcript" if totals["empty"] > 0 else "",
+        f"{totals['late']} with a late transcript" if totals["late"] > 0 else "",
+    ]
+    notes = [note for note in notes if note]
+    parts = [plural(totals["user"], "user turn") + (f" ({', '.join(notes)})" if notes else "")]
+    parts.append(plural(totals["assistant"], "assistant reply", "assistant replies"))
     if totals["function_call"]:
-        parts.append(f"{totals['function_call']} tool call{'s' if totals['function_call'] != 1 else ''}")
+        parts.append(plural(totals["function_call"], "tool call"))
     if totals["system"]:
-        parts.append(f"{totals['system']} system message{'s' if totals['system'] != 1 else ''}")
+        parts.append(plural(totals["system"], "system message"))
     tokens = "no usage reported"
     if conversation.token_window is not None:
         tokens = f"token window {conversation.token_window} (peak {conversation.peak_tokens})"
-    fields = [", ".join(parts), f"{conversation.responses} responses", tokens]
+    fields = [", ".join(parts), plural(conversation.responses, "response"), tokens]
     if ending_reason:
         fields.append(f"ended: {ending_reason}")
     if journal is not None:

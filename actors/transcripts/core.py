@@ -63,7 +63,13 @@ from events.protocol import (
     ServerError,
 )
 from events.runtime import SessionEnding, TimerCancelled, TimerFired, TimerRequested
-from events.transcripts import LATE_AFTER, SESSION_ENDED, TranscriptLate, TranscriptResolved, TranscriptUnavailable
+from events.transcripts import (
+    LATE_AFTER,
+    SESSION_ENDED,
+    TranscriptLate,
+    TranscriptResolved,
+    TranscriptUnavailable,
+)
 
 NAME = "transcripts"
 # Transcription events for items we have not seen yet; bounded so a server that transcribes items we never

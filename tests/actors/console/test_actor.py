@@ -26,11 +26,11 @@ EVENTS: list[Event] = [
     ServerError(code="oops", message="something odd"),
 ]
 
-PLAIN = [
+PLAIN = [  # the user's line first, though its transcript came after the reply
     "[session  ] ready (sess_1)",
+    "[user     ] Hi there  (u1)",
     "[assistant] Hello!  (a1)",
     "[tokens   ] window 42 tokens (r1, completed)",
-    "[user     ] Hi there  (u1)",
     "[error    ] server error [oops]: something odd",
     "[session  ] ending: end of input",  # published by the supervisor when the source is done
 ]
@@ -58,7 +58,7 @@ async def test_plain_lines_when_the_stream_is_not_a_terminal(autojump_clock: tri
     assert stream.getvalue().splitlines() == PLAIN
     assert "\x1b[" not in stream.getvalue()
     # the caller's conversation was folded: the CLI prints its summary at the end
-    assert final_summary(conversation) == "1 user turn, 1 assistant reply; 1 responses; token window 42 (peak 42)"
+    assert final_summary(conversation) == "1 user turn, 1 assistant reply; 1 response; token window 42 (peak 42)"
 
 
 async def test_rich_output_colours_the_same_lines(autojump_clock: trio.abc.Clock) -> None:

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from actors.console.format import final_summary, format_line, label_of
+from actors.console.format import SummaryWindow, final_summary, format_line, label_of, plural
 from events import commands
 from events.audio import CaptureDropped
 from events.base import Event
@@ -23,7 +23,8 @@ from events.protocol import (
     UnknownServerEvent,
 )
 from events.runtime import ActorFailed, InboxDropped, SessionEnding
-from events.transcripts import TranscriptResolved, TranscriptUnavailable
+from events.summary import SummaryApplied
+from events.transcripts import TranscriptLate, TranscriptResolved, TranscriptUnavailable
 from pipeline.projection import Conversation
 
 
@@ -100,9 +101,15 @@ def test_summaries_deletions_and_truncations_are_shown() -> None:
     [
         (
             TranscriptUnavailable(item_id="u2", reason="timed_out", detail="no transcript after 5 retrieves"),
-            "[notice   ] no transcript for u2: timed_out (no transcript after 5 retrieves)",
+            "[user     ] (transcript unavailable: timed_out: no transcript after 5 retrieves)  (u2)",
         ),
-        (TranscriptUnavailable(item_id="u3", reason="failed"), "[notice   ] no transcript for u3: failed"),
+        (TranscriptUnavailable(item_id="u3", reason="failed"), "[user     ] (transcript unavailable: failed)  (u3)"),
+        (
+            TranscriptUnavailable(item_id="u4", reason="session ended"),
+            "[user     ] (transcript unavailable: session ended)  (u4)",
+        ),
+        (TranscriptResolved(item_id="u5", text="", via="event"), "[user     ] (empty transcript)  (u5)"),
+        (TranscriptLate(item_id="u6", text="what time is it", via="event"), "[user     ] what time is it [late]  (u6)"),
         (
             InboxDropped(subscriber="uploader", dropped_tag="audio.chunk", dropped_seq=812),
             "[dropped  ] audio.chunk #812 for uploader (its inbox was full)",
@@ -123,6 +130,7 @@ def test_summaries_deletions_and_truncations_are_shown() -> None:
         (SessionFailed(reason="server error [session_expired]: hit 60 min"), "[error    ] session failed: server error [session_expired]: hit 60 min"),
         (SessionEnding(reason="end of input"), "[session  ] ending: end of input"),
         (response_done("r9", None, status="failed"), "[tokens   ] no usage reported (r9, failed)"),
+        (response_done("r7", 1), "[tokens   ] window 1 token (r7, completed)"),
         (
             response_done("r8", 90, status="cancelled", status_details={"type": "cancelled", "reason": "turn_detected"}),
             "[tokens   ] window 90 tokens (r8, cancelled: turn_detected)",
@@ -165,3 +173,38 @@ def test_final_summary() -> None:
         "token window 900 (peak 1500); ended: end of input; journal: journals/s.rtpj; audio: out.wav"
     )
     assert final_summary(Conversation()) == "0 user turns, 0 assistant replies; 0 responses; no usage reported"
+
+
+def test_final_summary_counts_in_the_singular_and_shows_empty_and_late_transcripts() -> None:
+    screen = Screen()
+    screen.lines(
+        ItemAdded(item_id="u1", item_type="message", role="user"),
+        TranscriptResolved(item_id="u1", text="", via="event"),
+        ItemAdded(item_id="a1", item_type="message", role="assistant"),
+        response_done("r1", 1),
+        ItemAdded(item_id="u2", item_type="message", role="user"),
+        TranscriptUnavailable(item_id="u2", reason="timed_out"),
+        TranscriptLate(item_id="u2", text="hello", via="event"),
+        ItemAdded(item_id="u3", item_type="message", role="user"),
+        TranscriptUnavailable(item_id="u3", reason="session ended"),
+        ItemAdded(item_id="s1", item_type="message", role="system", text="summary"),
+        ItemAdded(item_id="f1", item_type="function_call", call_id="c", name="get_current_time"),
+    )
+    assert final_summary(screen.conversation) == (
+        "3 user turns (1 without transcript, 1 with an empty transcript, 1 with a late transcript), "
+        "1 assistant reply, 1 tool call, 1 system message; 1 response; token window 1 (peak 1)"
+    )
+
+
+def test_plural() -> None:
+    assert [plural(n, "response") for n in (0, 1, 2)] == ["0 responses", "1 response", "2 responses"]
+    assert plural(1, "reply", "replies") == "1 reply" and plural(3, "reply", "replies") == "3 replies"
+
+
+def test_summary_lines_pluralise_and_survive_an_unknown_window() -> None:
+    applied = SummaryApplied(summary_id="sum_001", replaced_turns=1, window_before=None)
+    assert Screen()(applied) == "[summary  ] sum_001 at the root replaced 1 turn (window before: unknown)"
+    window = SummaryWindow()
+    assert window.line(Envelope(seq=1, t_ns=1, source="x", cause=None, event=applied)) is None
+    done = Envelope(seq=2, t_ns=2, source="x", cause=None, event=response_done("r2", 1))
+    assert window.line(done) == "[summary  ] sum_001: window unknown -> 1 token"

@@ -1,0 +1,141 @@
+"""Conversation order for the console: a user turn is printed before whatever answers it.
+
+Why this exists: the server adds the user's item when it commits the speech and starts answering at once,
+while the transcript comes from a separate transcription that often finishes later: after the tool call the
+words asked for, after its result, sometimes after the whole reply. Printing each line as its event arrives
+put ``[tool call] get_weather ...`` above ``[user] what is the weather like in paris``.
+
+The choice: **reserve the user's line** when the item is added, and fill it when the transcript's outcome
+arrives. Every line after a reserved place waits behind it; lines before it are not held. Compared with
+holding all output "until the transcript resolves", a reservation is keyed by its item: the outcome fills
+exactly its own place (a late transcript for turn 1 cannot land in turn 2's place), several pending turns
+each keep theirs, and a turn whose words are known (typed text) holds nothing. Rewriting an earlier line
+in place was not an option: the console is also piped and logged as plain lines, where cursor moves are
+garbage, so both modes print the same lines in the same order.
+
+The wait is bounded by ``hold_ms`` (3 s, the transcript resolver's own first wait before it starts to
+retrieve): if no outcome fills a place in time, it is printed as ``[user] (transcript pending)`` and what
+waited behind it follows; the outcome is then printed when it comes, as its own user line, with the same
+item id. The transcripts actor guarantees an outcome for every user item (after its retries, or ``session
+ended``), so the bound only decides how long the screen may lag, never whether a turn is shown. At the end
+of the session ``flush`` prints what is left, places still unfilled as pending.
+
+This is pure: time comes from envelope timestamps (``feed``) and from the caller (``expire(now_ns)``, which
+the console shell calls at ``deadline_ns``); no clock, no I/O, so it is tested by feeding events.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import attrs
+
+from actors.console.format import SummaryWindow, format_line
+from events.envelope import Envelope
+from events.protocol import ItemAdded
+from events.transcripts import TranscriptResolved, TranscriptUnavailable
+from pipeline.projection import Conversation, Turn, history_line
+
+HOLD_MS = 3000
+
+
+@attrs.define
+class _Place:
+    """A reserved user line: ``line`` stays None until the outcome (or the bound) fills it."""
+
+    item_id: str
+    due_ns: int
+    line: str | None = None
+
+
+class ConsoleLines:
+    """Turns envelopes into console lines in conversation order (see the module docstring)."""
+
+    def __init__(self, *, hold_ms: int = HOLD_MS) -> None:
+        if hold_ms < 0:
+            raise ValueError("hold_ms must be >= 0")
+        self.hold_ns = hold_ms * 1_000_000
+        self._queue: deque[_Place | str] = deque()
+        self._open: dict[str, _Place] = {}  # reserved places not yet filled, in the order they were made
+        self._seen: set[str] = set()  # user items that got a place, or whose line was printed without one
+        self._answered: set[str] = set()  # user items whose outcome line is out (or in its place)
+        self._summaries = SummaryWindow()
+
+    @property
+    def deadline_ns(self) -> int | None:
+        """When the oldest unfilled place is due (``expire`` then releases it), or None."""
+        return min((place.due_ns for place in self._open.values()), default=None)
+
+    @property
+    def waiting(self) -> int:
+        """Lines (and places) not printed yet."""
+        return len(self._queue)
+
+    def feed(self, env: Envelope, conversation: Conversation) -> list[str]:
+        """The lines ready to print after ``env``; call it after ``conversation.apply(env)``."""
+        ev = env.event
+        if isinstance(ev, ItemAdded) and ev.item_type == "message" and ev.role == "user":
+            self._reserve(ev.item_id, env.t_ns, conversation)
+        elif isinstance(ev, TranscriptResolved | TranscriptUnavailable):
+            self._outcome(ev.item_id, format_line(env, conversation))
+        else:
+            for line in (format_line(env, conversation), self._summaries.line(env)):
+                if line is not None:
+                    self._queue.append(line)
+        return self.expire(env.t_ns)
+
+    def expire(self, now_ns: int) -> list[str]:
+        """Fill every place due by ``now_ns`` with its pending line; return what can be printed now."""
+        for item_id, place in list(self._open.items()):
+            if place.due_ns <= now_ns:
+                del self._open[item_id]
+                place.line = _pending_line(item_id)
+        return self._ready()
+
+    def flush(self) -> list[str]:
+        """Everything left, at the end of the session: unfilled places print as pending."""
+        for item_id, place in self._open.items():
+            place.line = _pending_line(item_id)
+        self._open.clear()
+        return self._ready()
+
+    def _reserve(self, item_id: str, t_ns: int, conversation: Conversation) -> None:
+        if item_id in self._seen:
+            return  # added again, or its outcome came first and was printed then
+        self._seen.add(item_id)
+        place = _Place(item_id=item_id, due_ns=t_ns + self.hold_ns)
+        turn = conversation.turn(item_id)
+        if turn is not None and turn.status == "resolved":  # typed text: the words are known now
+            place.line = history_line(turn)
+            self._answered.add(item_id)
+        else:
+            self._open[item_id] = place
+        self._queue.append(place)
+
+    def _outcome(self, item_id: str, line: str | None) -> None:
+        if item_id in self._answered or line is None:
+            return  # exactly one line per outcome (typed text resolved at once, a repeat)
+        self._answered.add(item_id)
+        self._seen.add(item_id)
+        place = self._open.pop(item_id, None)
+        if place is not None:
+            place.line = line
+        else:  # no place (the outcome came before its item) or the bound already printed it as pending
+            self._queue.append(line)
+
+    def _ready(self) -> list[str]:
+        out: list[str] = []
+        while self._queue:
+            head = self._queue[0]
+            if isinstance(head, str):
+                out.append(head)
+            elif head.line is not None:
+                out.append(head.line)
+            else:
+                break
+            self._queue.popleft()
+        return out
+
+
+def _pending_line(item_id: str) -> str:
+    return history_line(Turn(item_id=item_id, role="user", text=None, status="pending", kind="message"))
