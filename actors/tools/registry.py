@@ -83,6 +83,11 @@ def _check_timeout(_inst: Any, _attr: attrs.Attribute[Any], value: float) -> Non
         raise ValueError(f"timeout_s must be a positive number of seconds, got {value!r}")
 
 
+def _check_event_loop(_inst: Any, _attr: attrs.Attribute[Any], value: str) -> None:
+    if value not in EVENT_LOOPS:
+        raise ValueError(f"event_loop must be 'trio' or 'asyncio', got {value!r}")
+
+
 def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
     return thaw(value)  # type: ignore[no-any-return]
 
@@ -96,7 +101,7 @@ class Tool:
     parameters: dict[str, Any] = attrs.field(converter=_plain, validator=_check_parameters)
     function: Callable[..., Any] = attrs.field(validator=attrs.validators.is_callable())
     timeout_s: float = attrs.field(default=DEFAULT_TIMEOUT_S, converter=float, validator=_check_timeout)
-    event_loop: str = attrs.field(default="trio", validator=attrs.validators.in_(EVENT_LOOPS))
+    event_loop: str = attrs.field(default="trio", validator=_check_event_loop)
 
     @property
     def is_async(self) -> bool:

@@ -56,14 +56,16 @@ def encode_output(name: str, result: Any) -> Outcome:
         try:
             text = json.dumps(result, ensure_ascii=False, allow_nan=False)
         except ValueError as exc:
-            why = "NaN and infinities are not JSON" if "Out of range float" in str(exc) else one_line(exc)
+            why = "NaN and infinities are not JSON" if "Out of range float" in str(exc) else str(exc)
             return _invalid(name, why)
-        except (TypeError, RecursionError) as exc:
-            return _invalid(name, one_line(exc))
+        except TypeError as exc:
+            return _invalid(name, str(exc))
+        except RecursionError:
+            return _invalid(name, "it is nested too deeply")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        return _invalid(name, f"its text is not valid Unicode ({exc.reason} at {exc.start})")
+        return _invalid(name, f"its text is not valid Unicode ({exc.reason})")
     return text, None
 
 

@@ -95,6 +95,33 @@ def test_wrong_type_and_non_object_arguments() -> None:
     assert (kind, error) == ("invalid_arguments", "arguments must be a JSON object, got list")
 
 
+def test_arguments_that_are_not_strict_json_each_get_one_clear_error_and_nothing_is_lost() -> None:
+    """NaN and infinities (which Python's json accepts), nesting deep enough to break a recursive parser, wrong
+    types: each call is refused with one error output saying why, and the batch still gets its one
+    response.create once the valid call's output is in."""
+    c = core()
+    bad = {
+        "c_nan": ('{"location": NaN}', "invalid_json", "arguments are not valid JSON: NaN is not a JSON value"),
+        "c_inf": ('{"location": "Paris", "unit": -Infinity}', "invalid_json", "arguments are not valid JSON: -Infinity is not a JSON value"),
+        "c_deep": ('{"location": ' + "[" * 100_000 + "]" * 100_000 + "}", "invalid_json", "arguments are not valid JSON: nested too deeply"),
+        "c_type": ('{"location": ["Paris"]}', "invalid_arguments", "arguments.location: ['Paris'] is not of type 'string'"),
+        "c_text": ("Paris, please", "invalid_json", "arguments are not valid JSON: Expecting value: line 1 column 1 (char 0)"),
+    }
+    assert c.handle(call("c_ok")) == [run_request("c_ok")]
+    sent: list[str] = []
+    for call_id, (arguments, kind, error) in bad.items():
+        out = list(c.handle(call(call_id, arguments=arguments)))
+        assert len(out) == 2 and isinstance(out[0], ToolRejected) and isinstance(out[1], commands.ClientCommand)
+        assert json.loads(out[0].output) == {"error": error, "kind": kind}
+        assert out[1].body["item"] == {"type": "function_call_output", "call_id": call_id, "output": out[0].output}
+        sent.append(out[1].event_id)
+    assert c.handle(done()) == []  # the valid call's output is still missing
+    out = list(c.handle(result("c_ok")))
+    assert [type(e) for e in out] == [commands.ClientCommand, commands.ClientCommand]
+    assert [e.type for e in out if isinstance(e, commands.ClientCommand)] == ["conversation.item.create", "response.create"]
+    assert len(set(sent)) == len(bad)
+
+
 def test_unknown_tool_is_rejected_and_lists_the_available_ones() -> None:
     kind, error, _ = rejected(core(), call("c1", name="launch_rocket", arguments="{}"))
     assert kind == "unknown_tool"

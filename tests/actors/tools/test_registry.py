@@ -133,3 +133,22 @@ def test_a_tool_needs_an_object_schema_and_a_positive_timeout() -> None:
         Tool(name="t", parameters={"type": "string"}, function=print)
     with pytest.raises(ValueError, match="timeout_s"):
         Tool(name="t", parameters={"type": "object"}, function=print, timeout_s=0)
+
+
+async def test_an_async_tool_chooses_its_event_loop_and_a_bad_choice_is_one_line() -> None:
+    from actors.tools.registry import tool
+    from actors.tools.run import execute
+
+    @tool(parameters={"type": "object"}, event_loop="asyncio")
+    async def on_asyncio() -> str:
+        import asyncio
+
+        await asyncio.sleep(0)
+        return "asyncio ran me"
+
+    loaded = Tool.from_function(on_asyncio)
+    assert loaded.event_loop == "asyncio"
+    assert await execute(loaded, {}) == ("asyncio ran me", None)
+    assert Tool(name="t", parameters={"type": "object"}, function=print).event_loop == "trio"
+    with pytest.raises(ToolLoadError, match=r"^tool t: event_loop must be 'trio' or 'asyncio', got 'gevent'$"):
+        Tool.from_mapping({"name": "t", "parameters": {"type": "object"}, "function": print, "event_loop": "gevent"})
