@@ -1,0 +1,40 @@
+"""`rtpipe export JOURNAL --format markdown|jsonl|txt`: the conversation as a document."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline.cli import UsageError
+from pipeline.commands import debug_cmds
+
+FORMATS = ("markdown", "jsonl", "txt")
+
+
+def handle(args: argparse.Namespace) -> int:
+    from pipeline.projections import export, timeline
+
+    recording = debug_cmds.load(args.journal)
+    text = export.export(recording, timeline.fold(recording), args.format)
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"-o {args.output}: cannot write ({exc.strerror or exc})") from None
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "export",
+        help=debug_cmds.help_of("export"),
+        description="Write the conversation of a journal as a document for a ticket or an eval set: user and "
+        "assistant turns with their times, tool calls with arguments and results, summaries, errors.",
+    )
+    debug_cmds.add_journal(p)
+    p.add_argument("--format", choices=FORMATS, default="markdown", help="document format (default markdown)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
+    p.set_defaults(handler=handle)
