@@ -2,7 +2,7 @@
 
 Consumes ``AssistantAudioDelta``, ``AssistantAudioDone``, ``ResponseDone``, ``SpeechStarted``,
 ``ItemTruncated``, and its own ``PlaybackProgress`` / ``PlaybackFinished`` (so that the core knows what was
-played from the journal alone).
+played from the journal alone); ``SessionEnding`` only in the shell (the core ignores it).
 
 Emits, as edge events: ``PlaybackProgress(item_id, played_ms, received_ms)`` after every block written to the
 sink, and ``PlaybackFinished(item_id, played_ms, interrupted)`` once per item (all its audio received and
@@ -21,8 +21,9 @@ on barge-in, when the interrupted item's queued audio is discarded at once and i
 Deltas are not droppable, so a slow sink slows the router rather than losing audio. The reader never
 publishes to its own inbox (which only it drains); progress and finish reports go out from the playout task.
 
-End of input: the queued audio is played out (bounded by ``drain_s``), then the sink is closed. On
-cancellation it stops at once; the sink is closed in a ``finally`` (``close`` is synchronous, so a
+End of input: the queued audio is played out (bounded by ``drain_s``), then the sink is closed. A
+``SessionEnding`` drops the queued audio at once: a session ended by a signal stops talking now (an ordinary
+end comes only after everything was played, so it loses nothing). On cancellation it stops at once; the sink is closed in a ``finally`` (``close`` is synchronous, so a
 cancellation cannot interrupt it).
 """
 
@@ -45,6 +46,7 @@ from events.protocol import (
     ResponseDone,
     SpeechStarted,
 )
+from events.runtime import SessionEnding
 from pipeline.bus import DEFAULT_CAPACITY
 from pipeline.replay import Replayable
 from pipeline.runtime import ActorContext, ActorSpec
@@ -59,6 +61,7 @@ CONSUMES = frozenset(
         ItemTruncated,
         PlaybackProgress,
         PlaybackFinished,
+        SessionEnding,
     }
 )
 REPLAYABLE = Replayable(name=NAME, consumes=CONSUMES, make_core=PlaybackCore.from_config)
@@ -158,6 +161,10 @@ class _Playback:
                     track.done = True
                     self.finish_if_played(item_id)
             self.stopped = {i: r for i, r in self.stopped.items() if r != event.response_id}
+        elif isinstance(event, SessionEnding):
+            self.queue.clear()  # the session is ending: nothing more is played
+            for track in self.tracks.values():
+                track.queued = 0
 
     def stop(self, item_id: str) -> None:
         """Barge-in: drop the item's queued audio now; report it finished (interrupted)."""

@@ -15,6 +15,7 @@ from events.commands import ClientCommand
 from events.envelope import Envelope
 from events.playback import PlaybackFinished, PlaybackInterrupted, PlaybackProgress
 from events.protocol import AssistantAudioDelta, AssistantAudioDone, ResponseDone, SpeechStarted
+from events.runtime import SessionEnding
 from pipeline.bus import Bus
 from pipeline.clock import TrioClock
 from pipeline.journal import JournalWriter, load_envelopes, make_header
@@ -249,3 +250,22 @@ def test_speaker_without_portaudio_is_one_line() -> None:
     with pytest.raises(PlaybackUnavailable) as caught:
         SpeakerSink()
     assert str(caught.value) == NO_PORTAUDIO
+
+
+async def test_session_ending_stops_the_playout_at_once(tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    """A session ended by a signal stops talking now: queued audio is dropped, not played for seconds more."""
+    path = tmp_path / "cut.wav"
+    sink = WavSink(path)
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            h = await Harness(sink, realtime=True).start(nursery)
+            await h.audio(3000)  # three seconds queued
+            await trio.sleep(0.2)
+            await h.send(SessionEnding(reason="interrupted"))
+            ended_at = trio.current_time()
+            await h.end()
+            assert trio.current_time() - ended_at < 0.05
+    frames, _ = wav_frames(path)
+    assert 0 < frames <= 24 * 240  # what had been played by then (about 200 ms), not the 3 s queued
+    played = h.events(PlaybackProgress)[-1].played_ms
+    assert frames == played * 24
