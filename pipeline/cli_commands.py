@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "show a journal's header, counts per tag and actor, drops, and where it ends",
     ),
 }
+COMMANDS.update(importlib.import_module("pipeline.commands.debug_cmds").COMMANDS)  # the journal as a debugger (issue 11)
 
 
 def command_named(argv: Sequence[str]) -> str | None:
