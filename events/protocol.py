@@ -311,6 +311,25 @@ class ProtocolViolation(ServerEvent):
 
 @register
 @attrs.frozen(kw_only=True)
+class StateViolation(ServerEvent):
+    """A well-formed server event that contradicts what this connection has said so far: a ``response.done``
+    for a response never created (or already done), an output item or delta of such a response, a
+    ``conversation.item.done``/``.deleted``/``.truncated`` of an item the conversation never had. The router
+    publishes this instead of the event, so nothing else changes: the turn, the tools, the ledger and the
+    conversation never see it. ``server_type`` is the GA type of the refused event; ``reason`` is one line."""
+
+    TAG: ClassVar[str] = "rt.state_violation"
+    server_type: str
+    reason: str
+    response_id: str | None = None
+    item_id: str | None = None
+
+    def one_line(self) -> str:
+        return f"protocol violation: {self.reason}"
+
+
+@register
+@attrs.frozen(kw_only=True)
 class ConnectionClosed(ServerEvent):
     """The WebSocket closed (by the server, the network, or us)."""
 

@@ -1,10 +1,13 @@
 """Router actor: the only reader of the Realtime WebSocket.
 
 Consumes nothing from the bus (its inbox exists only so the supervisor can tell it to stop). It reads every
-server message, parses it once (``parse.ServerMessageParser``) and publishes the resulting typed events from
-``events.protocol`` (source ``router``, no cause: they are edges, the server's words entering the session).
-A malformed message becomes one ``ProtocolViolation``, an unknown type one ``UnknownServerEvent``; neither
-stops the session. A binary frame is a ``ProtocolViolation`` (the protocol sends text frames only).
+server message, parses it once (``parse.ServerMessageParser``), checks each event against what the connection
+said before (``guard.ConversationGuard``) and publishes the resulting typed events from ``events.protocol``
+(source ``router``, no cause: they are edges, the server's words entering the session). A malformed message
+becomes one ``ProtocolViolation``, an unknown type one ``UnknownServerEvent``, an event that contradicts the
+conversation (a ``response.done`` for a response never created, a delete of an item never seen) one
+``StateViolation`` in its place; none of them stops the session or changes anything else. A binary frame is a
+``ProtocolViolation`` (the protocol sends text frames only).
 
 Buffer and drop policy: nothing is dropped. Publishing applies the bus's backpressure (assistant audio is not
 droppable: playback must hear all of it), so a slow consumer slows the reading of the socket; trio-websocket
@@ -23,6 +26,7 @@ import trio
 import trio_websocket
 
 from actors.router.fields import violation
+from actors.router.guard import ConversationGuard
 from actors.router.parse import ServerMessageParser
 from events.base import Event
 from events.protocol import ConnectionClosed
@@ -36,6 +40,7 @@ CONSUMES: frozenset[type[Event]] = frozenset()
 async def receive_loop(ws: trio_websocket.WebSocketConnection, ctx: ActorContext) -> None:
     """Publish the events of every message until the socket closes, then ``ConnectionClosed``."""
     parser = ServerMessageParser()
+    guard = ConversationGuard()
     while True:
         try:
             message = await ws.get_message()
@@ -54,7 +59,7 @@ async def receive_loop(ws: trio_websocket.WebSocketConnection, ctx: ActorContext
         else:
             events = [violation(f"binary frame of {len(message)} bytes (the protocol sends text frames)", message)]
         for event in events:
-            await ctx.publish(event)
+            await ctx.publish(guard.check(event))
 
 
 def router_actor(ws: trio_websocket.WebSocketConnection) -> ActorSpec:

@@ -9,8 +9,10 @@ from events.protocol import (
     AssistantAudioDelta,
     AudioBufferCleared,
     ConnectionClosed,
+    ItemAdded,
     ItemDeleted,
     ProtocolViolation,
+    ResponseCreated,
     SessionCreated,
     UnknownServerEvent,
 )
@@ -27,10 +29,12 @@ async def test_router_publishes_each_message_in_order_and_survives_bad_ones() ->
         msg("session.created", session=SESSION),
         '{"type": "conversation.item.deleted", "item_id": ',  # malformed JSON
         msg("response.brand_new_thing", detail="x"),  # unknown type
+        msg("response.created", response={"id": "resp_1", "status": "in_progress", "output": []}),
         msg("response.output_audio.delta", response_id="resp_1", item_id="item_a", output_index=0,
             content_index=0, delta=PCM_B64),
         msg("response.output_audio.delta", response_id="resp_1", item_id="item_a", output_index=0,
             content_index=0, delta="@@not base64@@"),
+        msg("conversation.item.added", previous_item_id=None, item={"id": "item_1", "type": "message", "role": "user"}),
         msg("conversation.item.deleted", item_id="item_1"),
     ]
 
@@ -51,11 +55,11 @@ async def test_router_publishes_each_message_in_order_and_survives_bad_ones() ->
     assert all(e.source == "router" and e.cause is None for e in envs)
     events = events_of(envs)
     assert [type(e) for e in events] == [
-        SessionCreated, ProtocolViolation, UnknownServerEvent, AssistantAudioDelta, ProtocolViolation,
-        ItemDeleted, ProtocolViolation, AudioBufferCleared, ConnectionClosed,
+        SessionCreated, ProtocolViolation, UnknownServerEvent, ResponseCreated, AssistantAudioDelta, ProtocolViolation,
+        ItemAdded, ItemDeleted, ProtocolViolation, AudioBufferCleared, ConnectionClosed,
     ]
-    assert events[3] == AssistantAudioDelta(response_id="resp_1", item_id="item_a", pcm=PCM)
-    assert isinstance(events[6], ProtocolViolation) and "binary frame of 8 bytes" in events[6].detail
+    assert events[4] == AssistantAudioDelta(response_id="resp_1", item_id="item_a", pcm=PCM)
+    assert isinstance(events[8], ProtocolViolation) and "binary frame of 8 bytes" in events[8].detail
     assert events[-1] == ConnectionClosed(code=1001, reason="going away", by_us=False)
 
 
@@ -63,7 +67,7 @@ async def test_router_stops_when_its_inbox_is_closed_and_publishes_nothing_more(
     release = trio.Event()
 
     async def server(ws: trio_websocket.WebSocketConnection) -> None:
-        await ws.send_message(msg("conversation.item.deleted", item_id="item_1"))
+        await ws.send_message(msg("input_audio_buffer.cleared"))
         await release.wait()
 
     bus = new_bus()
@@ -76,7 +80,7 @@ async def test_router_stops_when_its_inbox_is_closed_and_publishes_nothing_more(
                 envs = [await seen.receive()]
                 inbox.close_input()  # what the supervisor does when the session ends
             release.set()
-    assert events_of(envs + drain(seen)) == [ItemDeleted(item_id="item_1")]
+    assert events_of(envs + drain(seen)) == [AudioBufferCleared()]
 
 
 async def test_closing_the_socket_ourselves_is_reported_as_by_us() -> None:
