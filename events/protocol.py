@@ -170,8 +170,12 @@ class InputTranscriptFailed(ServerEvent):
 @register
 @attrs.frozen(kw_only=True)
 class ResponseCreated(ServerEvent):
+    """``response.created``. ``out_of_band``: the response's ``conversation_id`` is null, i.e. it was created
+    with ``conversation: "none"`` (its items never enter the conversation, and it answers no user turn)."""
+
     TAG: ClassVar[str] = "rt.response.created"
     response_id: str
+    out_of_band: bool = False
 
 
 @register

@@ -21,7 +21,9 @@ not ``in_progress`` and has no function call (a function call means another resp
 output). The turn ends (``TurnEnded``) once every assistant audio item of that response has been played
 (``PlaybackFinished``, which may come before or after ``response.done``), or at once when it had no audio.
 "Audio items" are the items that had at least one ``AssistantAudioDelta``: an item that never received a
-byte will never be reported played.
+byte will never be reported played. An out-of-band response (``ResponseCreated.out_of_band``: created with
+``conversation: "none"``, e.g. a classification a user asked for) answers no turn: its ``response.done`` ends
+nothing, but while it is open the session is not idle.
 
 Summaries. When the session has a summariser (config ``summariser``, set by the live session when it runs
 one, and ``summary_enabled``), every ``response.done`` whose window reached ``summary_trigger`` gets a verdict
@@ -122,6 +124,7 @@ class ConductorCore:
         self._awaiting_answer = False
         self._last_input_seq = -1
         self._open: dict[str, int] = {}  # response_id -> seq of response.created
+        self._out_of_band: set[str] = set()  # open out-of-band responses: no turn of theirs to end
         self._audio: dict[str, set[str]] = {}  # response_id -> items that had audio
         self._item_response: dict[str, str] = {}  # audio item -> its response
         self._played_early: set[str] = set()  # items played before their response.done
@@ -154,6 +157,7 @@ class ConductorCore:
             self._speaking
             or self._awaiting_answer
             or self._open
+            or self._out_of_band
             or self._awaiting_playback
             or self._pending_outcomes
             or self.summarising
@@ -229,9 +233,12 @@ class ConductorCore:
         elif isinstance(ev, TranscriptResolved | TranscriptUnavailable):
             self._pending_outcomes.discard(ev.item_id)
         elif isinstance(ev, ResponseCreated):
-            self._open[ev.response_id] = env.seq
+            if ev.out_of_band:
+                self._out_of_band.add(ev.response_id)
+            else:
+                self._open[ev.response_id] = env.seq
         elif isinstance(ev, AssistantAudioDelta):
-            if ev.item_id not in self._item_response:
+            if ev.item_id not in self._item_response and ev.response_id not in self._out_of_band:
                 self._audio.setdefault(ev.response_id, set()).add(ev.item_id)
                 self._item_response[ev.item_id] = ev.response_id
         elif isinstance(ev, PlaybackFinished):
@@ -279,6 +286,9 @@ class ConductorCore:
         total = ev.total_tokens
         if self.summary_trigger is not None and total is not None and total >= self.summary_trigger:
             self._summary_verdicts.add(ev.response_id)  # the summariser answers with started or skipped
+        if ev.response_id in self._out_of_band:
+            self._out_of_band.discard(ev.response_id)  # it answered no turn: nothing to end
+            return []
         created_seq = self._open.pop(ev.response_id, None)
         items = self._audio.pop(ev.response_id, set())
         unplayed = {i for i in items if i not in self._played_early} if self.wait_for_playback else set()

@@ -275,7 +275,10 @@ class ServerMessageParser:
 
     # -- responses ------------------------------------------------------------------------------------
     def _response_created(self, m: dict[str, Any]) -> list[Event]:
-        return [ResponseCreated(response_id=req_str(req_obj(m, "response"), "id"))]
+        response = req_obj(m, "response")
+        # the protocol says "none" with a null conversation_id; a server that leaves the key out says nothing
+        out_of_band = "conversation_id" in response and response["conversation_id"] is None
+        return [ResponseCreated(response_id=req_str(response, "id"), out_of_band=out_of_band)]
 
     def _output_item_added(self, m: dict[str, Any]) -> list[Event]:
         item = req_obj(m, "item")

@@ -186,6 +186,21 @@ def test_without_waiting_for_playback_the_turn_ends_at_response_done() -> None:
     assert feed(done("r1", outputs=(("a1", "message"),))) == [TurnEnded(response_id="r1", status="completed")]
 
 
+def test_an_out_of_band_response_answers_no_turn_but_keeps_the_session_busy(feed: Feeder) -> None:
+    """``conversation: "none"``: it may finish in the middle of the real answer; the user must not talk then."""
+    ready(feed)
+    feed.all(user("u1"), TranscriptResolved(item_id="u1", text="weather?", via="event"))
+    feed.all(ResponseCreated(response_id="r1"), audio("r1", "a1"), ResponseCreated(response_id="oob", out_of_band=True))
+    assert feed(audio("oob", "o1")) == []
+    assert feed(done("oob", outputs=(("o1", "message"),))) == []  # no TurnEnded: the real answer is still going
+    assert feed(done("r1", outputs=(("a1", "message"),))) == []
+    assert feed(PlaybackFinished(item_id="a1", played_ms=900)) == [TurnEnded(response_id="r1", status="completed")]
+    # while one is open the session is not idle; once it is done, it is
+    feed(ResponseCreated(response_id="oob2", out_of_band=True))
+    assert feed(CaptureEnded(chunks=3)) == [TimerRequested(key="conductor:end_timeout", delay_ms=20000)]
+    assert feed(done("oob2")) == [TimerRequested(key="conductor:linger", delay_ms=300)]
+
+
 # -- end of session -----------------------------------------------------------------------------------------
 
 

@@ -110,6 +110,10 @@ GA_CASES: list[tuple[str, str, list[Event]]] = [
                                                           "message": "Audio unreadable", "param": None})]),
     ("response.created", msg("response.created", response=response("in_progress", [], None)),
      [ResponseCreated(response_id=R)]),
+    ("response.created out of band", msg("response.created", response=response("in_progress", [], None, conversation_id=None)),
+     [ResponseCreated(response_id=R, out_of_band=True)]),
+    ("response.created without conversation_id", msg("response.created", response={"id": R, "status": "in_progress"}),
+     [ResponseCreated(response_id=R)]),
     ("output_item.added message", msg("response.output_item.added", response_id=R, output_index=0, item={
         "id": A, "object": "realtime.item", "type": "message", "status": "in_progress", "role": "assistant",
         "content": []}),
