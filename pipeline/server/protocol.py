@@ -283,7 +283,9 @@ def decode_event(raw: str | bytes) -> Any:
         data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
     except RecursionError:
         raise _too_deep() from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise _bad_json("the frame is not valid UTF-8") from None
+    except ValueError as exc:
         detail = "number out of range" if "integer string conversion" in str(exc) else str(exc)
         raise _bad_json(detail) from None
     return data
