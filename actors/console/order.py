@@ -13,10 +13,12 @@ each keep theirs, and a turn whose words are known (typed text) holds nothing. R
 in place was not an option: the console is also piped and logged as plain lines, where cursor moves are
 garbage, so both modes print the same lines in the same order.
 
-The wait is bounded by ``hold_ms`` (3 s, the transcript resolver's own first wait before it starts to
-retrieve): if no outcome fills a place in time, it is printed as ``[user] (transcript pending)`` and what
-waited behind it follows; the outcome is then printed when it comes, as its own user line, with the same
-item id. The transcripts actor guarantees an outcome for every user item (after its retries, or ``session
+The bound is on what the reader misses, not on the transcript: a place's clock starts when the first line
+queues behind it (a transcript that takes long while nothing else happens delays nothing, which is the
+common case: the server cannot answer before it has recognised the words), and after ``hold_ms`` (3 s, the
+transcript resolver's own first wait before it starts to retrieve) the place is printed as ``[user]
+(transcript pending)`` and what waited behind it follows; the outcome is then printed when it comes, as
+its own user line, with the same item id. The transcripts actor guarantees an outcome for every user item (after its retries, or ``session
 ended``), so the bound only decides how long the screen may lag, never whether a turn is shown. At the end
 of the session ``flush`` prints what is left, places still unfilled as pending.
 
@@ -41,11 +43,12 @@ HOLD_MS = 3000
 
 @attrs.define
 class _Place:
-    """A reserved user line: ``line`` stays None until the outcome (or the bound) fills it."""
+    """A reserved user line: ``line`` stays None until the outcome (or the bound) fills it. ``due_ns`` is set
+    when something printable first waits behind it."""
 
     item_id: str
-    due_ns: int
     line: str | None = None
+    due_ns: int | None = None
 
 
 class ConsoleLines:
@@ -64,7 +67,7 @@ class ConsoleLines:
     @property
     def deadline_ns(self) -> int | None:
         """When the oldest unfilled place is due (``expire`` then releases it), or None."""
-        return min((place.due_ns for place in self._open.values()), default=None)
+        return min((place.due_ns for place in self._open.values() if place.due_ns is not None), default=None)
 
     @property
     def waiting(self) -> int:
@@ -77,17 +80,18 @@ class ConsoleLines:
         if isinstance(ev, ItemAdded) and ev.item_type == "message" and ev.role == "user":
             self._reserve(ev.item_id, env.t_ns, conversation)
         elif isinstance(ev, TranscriptResolved | TranscriptUnavailable):
-            self._outcome(ev.item_id, format_line(env, conversation))
+            self._outcome(ev.item_id, format_line(env, conversation), env.t_ns)
         else:
             for line in (format_line(env, conversation), self._summaries.line(env)):
                 if line is not None:
                     self._queue.append(line)
+                    self._start_clocks(env.t_ns)
         return self.expire(env.t_ns)
 
     def expire(self, now_ns: int) -> list[str]:
         """Fill every place due by ``now_ns`` with its pending line; return what can be printed now."""
         for item_id, place in list(self._open.items()):
-            if place.due_ns <= now_ns:
+            if place.due_ns is not None and place.due_ns <= now_ns:
                 del self._open[item_id]
                 place.line = _pending_line(item_id)
         return self._ready()
@@ -103,25 +107,39 @@ class ConsoleLines:
         if item_id in self._seen:
             return  # added again, or its outcome came first and was printed then
         self._seen.add(item_id)
-        place = _Place(item_id=item_id, due_ns=t_ns + self.hold_ns)
+        place = _Place(item_id=item_id)
         turn = conversation.turn(item_id)
         if turn is not None and turn.status == "resolved":  # typed text: the words are known now
             place.line = history_line(turn)
             self._answered.add(item_id)
+            self._queue.append(place)
+            self._start_clocks(t_ns)
         else:
+            self._queue.append(place)
             self._open[item_id] = place
-        self._queue.append(place)
 
-    def _outcome(self, item_id: str, line: str | None) -> None:
+    def _outcome(self, item_id: str, line: str | None, t_ns: int) -> None:
         if item_id in self._answered or line is None:
             return  # exactly one line per outcome (typed text resolved at once, a repeat)
         self._answered.add(item_id)
         self._seen.add(item_id)
-        place = self._open.pop(item_id, None)
+        place = self._open.get(item_id)
         if place is not None:
             place.line = line
+            self._start_clocks(t_ns, before=place)
+            del self._open[item_id]
         else:  # no place (the outcome came before its item) or the bound already printed it as pending
             self._queue.append(line)
+            self._start_clocks(t_ns)
+
+    def _start_clocks(self, t_ns: int, *, before: _Place | None = None) -> None:
+        """Something printable now waits behind the open places (all of them, or those ahead of ``before``):
+        the bound of each starts now, unless it already runs."""
+        for place in self._open.values():  # in queue order
+            if before is not None and place is before:
+                break
+            if place.due_ns is None:
+                place.due_ns = t_ns + self.hold_ns
 
     def _ready(self) -> list[str]:
         out: list[str] = []

@@ -126,11 +126,12 @@ def test_lines_before_the_user_item_are_not_held() -> None:
 def test_a_transcript_slower_than_the_bound_shows_the_turn_as_pending_then_its_words() -> None:
     screen = Screen(hold_ms=3000)
     screen.feed(user("u1"), at_ms=0)
+    assert screen.order.deadline_ns is None  # nothing waits behind it yet: no hurry
     screen.feed(*weather_call(), at_ms=500)
-    assert screen.order.deadline_ns == 3000 * MS
-    assert screen.order.expire(2999 * MS) == []
+    assert screen.order.deadline_ns == 3500 * MS  # the tool call has waited since 500 ms
+    assert screen.order.expire(3499 * MS) == []
     # the shell's timer fires at the deadline: the place is printed as pending, and what waited follows
-    released = screen.order.expire(3000 * MS)
+    released = screen.order.expire(3500 * MS)
     assert released == ["[user     ] (transcript pending)  (u1)", *EXPECTED[1:4]]
     assert screen.order.deadline_ns is None
     screen.printed += released
@@ -142,10 +143,35 @@ def test_a_transcript_slower_than_the_bound_shows_the_turn_as_pending_then_its_w
 def test_an_event_past_the_bound_releases_the_place_by_its_own_timestamp() -> None:
     screen = Screen(hold_ms=3000)
     screen.feed(user("u1"), at_ms=0)
-    assert screen.feed(ServerError(code="x", message="later"), at_ms=3500) == [
+    screen.feed(ServerError(code="x", message="held"), at_ms=100)
+    assert screen.feed(ServerError(code="x", message="later"), at_ms=3100) == [
         "[user     ] (transcript pending)  (u1)",
+        "[error    ] server error [x]: held",
         "[error    ] server error [x]: later",
     ]
+
+
+def test_a_slow_transcript_with_nothing_waiting_behind_it_delays_nothing() -> None:
+    """The embedded server (like a model) answers only once it has recognised the words: the transcript can
+    take seconds, and the answer comes with it; the bound runs from the answer, not from the item."""
+    screen = Screen(hold_ms=3000)
+    screen.feed(user("u1"), at_ms=0)
+    assert screen.order.expire(60_000 * MS) == []
+    screen.feed(*weather_call(), at_ms=6000)
+    screen.feed(TranscriptResolved(item_id="u1", text="what is the weather like in paris", via="event"), at_ms=6010)
+    screen.feed(*reply(), at_ms=7000)
+    assert screen.printed == EXPECTED
+
+
+def test_a_filled_place_starts_the_clock_of_the_open_places_ahead_of_it_only() -> None:
+    screen = Screen(hold_ms=3000)
+    screen.feed(user("u1"), at_ms=0)
+    screen.feed(user("u2", "u1"), at_ms=100)
+    screen.feed(user("u3", "u2"), at_ms=200)
+    screen.feed(TranscriptResolved(item_id="u2", text="second", via="event"), at_ms=1000)
+    assert screen.order.deadline_ns == 4000 * MS  # u1's (u2's words wait behind it); u3 has nothing behind
+    assert screen.order.expire(4000 * MS) == ["[user     ] (transcript pending)  (u1)", "[user     ] second  (u2)"]
+    assert screen.order.deadline_ns is None
 
 
 def test_the_outcome_that_comes_with_the_late_event_still_fills_its_place() -> None:
@@ -281,10 +307,10 @@ async def test_the_console_actor_releases_a_late_turn_at_the_bound(autojump_cloc
     events_at += [(10.0, TranscriptResolved(item_id="u1", text="what is the weather like in paris", via="event"))]
     stream = await run_console(events_at, hold_ms=2000)
     lines = [(round(t - start, 3), line) for t, line in stream.times]
-    assert lines[:4] == [
-        (2.0, "[user     ] (transcript pending)  (u1)"),  # printed by the shell's timer, not by a later event
-        (2.0, EXPECTED[1]),
-        (2.0, EXPECTED[2]),
-        (2.0, EXPECTED[3]),
+    assert lines[:4] == [  # printed by the shell's timer 2 s after the tool call queued, not by a later event
+        (2.3, "[user     ] (transcript pending)  (u1)"),
+        (2.3, EXPECTED[1]),
+        (2.3, EXPECTED[2]),
+        (2.3, EXPECTED[3]),
     ]
     assert lines[4] == (10.0, EXPECTED[0])
