@@ -36,42 +36,28 @@ def register_event_families() -> None:
 
 @attrs.frozen(kw_only=True)
 class CorruptSpan:
-    """Bytes the reader could not trust, between two readable records."""
+    """Bytes ``[start, end)`` the reader skipped between two readable records (``records_lost`` when told)."""
 
     start: int
     end: int
-    after_seq: int | None = None  # the last record read before the span
+    records_lost: int | None = None
+    detail: str = ""
 
     def describe(self) -> str:
-        where = f" after seq {self.after_seq}" if self.after_seq is not None else ""
-        return f"corrupt bytes {self.start}-{self.end} ({self.end - self.start} bytes){where}"
+        lost = "an unknown number of records" if self.records_lost is None else f"{self.records_lost} record(s)"
+        detail = f": {self.detail}" if self.detail else ""
+        return f"corrupt bytes {self.start}-{self.end} ({self.end - self.start} bytes, {lost} lost{detail})"
 
 
 def _spans(journal: Journal) -> tuple[CorruptSpan, ...]:
-    """The corrupt spans the reader reports when it resynchronises after damage (an attribute such as
-    ``corrupt_spans`` of spans with byte offsets); a reader that stops at the first corrupt frame reports it
-    through ``end`` instead, and this is empty."""
-    raw = getattr(journal, "corrupt_spans", None) or getattr(journal, "corrupt", None) or ()
+    """The corrupt spans the reader skipped (``Journal.corrupt_spans``, when the reader resynchronises after
+    damage; a reader that stops at the first corrupt frame reports it through ``end`` only)."""
     spans = []
-    for span in raw:
-        if isinstance(span, tuple) and len(span) >= 2 and all(isinstance(v, int) for v in span[:2]):
-            spans.append(CorruptSpan(start=span[0], end=span[1]))
-            continue
-        start = _field(span, "start", "offset", "start_offset")
-        if start is None:
-            continue
-        end = _field(span, "end", "end_offset", "stop")
-        after = _field(span, "after_seq", "previous_seq", "last_seq")
-        spans.append(CorruptSpan(start=start, end=end if end is not None else start, after_seq=after))
+    for span in getattr(journal, "corrupt_spans", None) or ():
+        lost = getattr(span, "records_lost", None)
+        spans.append(CorruptSpan(start=int(span.start), end=int(span.end), records_lost=lost if isinstance(lost, int) else None,
+                                 detail=str(getattr(span, "detail", "") or "")))  # fmt: skip
     return tuple(spans)
-
-
-def _field(value: Any, *names: str) -> int | None:
-    for name in names:
-        found = value.get(name) if isinstance(value, dict) else getattr(value, name, None)
-        if isinstance(found, int) and not isinstance(found, bool):
-            return found
-    return None
 
 
 @attrs.frozen(kw_only=True)
@@ -110,9 +96,9 @@ class Recording:
             lines.append(f"journal has no close marker (still being written, or its writer stopped): {len(self.records)} records read")
         elif reason is EndReason.TORN:
             lines.append(f"journal {self.end.describe()}: showing the {len(self.records)} records before it")
-        elif reason is EndReason.CORRUPT:
+        elif reason is EndReason.CORRUPT and not self.corrupt:  # else the last span below says it
             lines.append(f"journal {self.end.describe()}: showing the {len(self.records)} records before it")
-        lines += [f"journal has {span.describe()}: the records in it are missing" for span in self.corrupt]
+        lines += [f"journal has {span.describe()}: what they held is missing below" for span in self.corrupt]
         if self.header is None:
             lines.append("journal header unreadable: configuration unknown")
         return lines
