@@ -35,7 +35,7 @@ async def expect_error(client: Client, raw: str, code: str, *, param: str | None
     event = await client.recv()
     assert event["type"] == "error", event
     RealtimeErrorEvent.model_validate(event)  # the SDK's own model of the error event
-    error = event["error"]
+    error: dict[str, Any] = event["error"]
     assert (error["type"], error["code"], error["param"], error["event_id"]) == ("invalid_request_error", code, param, event_id), error
     assert error["message"]
     return error
