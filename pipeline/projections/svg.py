@@ -35,7 +35,7 @@ def waterfall(latency: Latency) -> str:
     longest = max((t.ms(s) or 0.0 for t in turns for s in STAGES), default=0.0)
     ticks = _ticks(longest)
     scale = (WIDTH - left - right) / (ticks[-1] or 1.0)
-    parts = [f'<svg class="chart" id="latency-chart" viewBox="0 0 {WIDTH} {height}" xmlns="http://www.w3.org/2000/svg" role="img">',
+    parts = [f'<svg class="chart" id="latency-chart" viewBox="0 0 {WIDTH} {height}" role="img">',
              "<title>latency per user turn, ms from the end of the user's speech</title>"]  # fmt: skip
     for tick in ticks:
         x = left + tick * scale
@@ -74,7 +74,7 @@ def token_window(latency: Latency, duration_s: float) -> str:
     def xy(t: float, tokens: float) -> tuple[float, float]:
         return left + t * sx, height - bottom - tokens * sy
 
-    parts = [f'<svg class="chart" id="window-chart" viewBox="0 0 {WIDTH} {height}" xmlns="http://www.w3.org/2000/svg" role="img">',
+    parts = [f'<svg class="chart" id="window-chart" viewBox="0 0 {WIDTH} {height}" role="img">',
              "<title>token window after each response over the call</title>"]  # fmt: skip
     for tick in y_ticks:
         _, y = xy(0, tick)
