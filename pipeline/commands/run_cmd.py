@@ -179,9 +179,8 @@ def handle(args: argparse.Namespace) -> int:
     if result.failure:
         print(f"rtpipe run: {result.failure} (journal: {result.journal})", file=sys.stderr)
     # a session a signal ended exits as the shell expects of it: 128 + the signal (130 for Ctrl-C)
-    exit_signal: int | None = getattr(result, "exit_signal", None)
-    if exit_signal:
-        return 128 + int(exit_signal)
+    if result.exit_signal:
+        return 128 + int(result.exit_signal)
     return 1 if result.failure else 0
 
 
