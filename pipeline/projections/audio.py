@@ -152,8 +152,8 @@ def render_records(
     """Write the call to ``path`` (PCM16 WAV at 24 kHz, stereo unless ``mono``) and say how it was laid out.
 
     ``paced``: the capture ran in real time, so chunk ``i`` was captured at ``start + i * chunk length`` and
-    the user's side is laid out by index from the earliest such start seen (publishing jitter under load
-    does not move the sound); otherwise (``--fast``) each chunk is placed where it was published.
+    the user's side is laid out by index from the earliest such start (publishing jitter under load does not
+    move the sound); otherwise (``--fast``) each chunk is placed where it was published.
     """
     records = records if isinstance(records, list) else list(records)
     unsent = {
@@ -162,7 +162,12 @@ def render_records(
     item_audio: dict[str, bytearray] = {}
     played_bytes: dict[str, int] = {}
     user_chunks = unsent_chunks = played_ms = 0
-    capture_start = 1 << 62
+    # a paced capture is never early: its start is the earliest (publish time - index x chunk length)
+    capture_start = min(
+        (r.t_ns - r.payload["index"] * (len(r.payload["pcm"]) // 2) * 1_000_000_000 // r.payload.get("rate", RATE)
+         for r in records if r.tag == "audio.chunk"),
+        default=0,
+    )  # fmt: skip
     with wave.open(os.fspath(path), "wb") as out:
         out.setnchannels(1 if mono else 2)
         out.setsampwidth(2)
@@ -178,9 +183,7 @@ def render_records(
                 pcm = _pcm(record.payload["pcm"], record.payload.get("rate", RATE))
                 at_ns = None
                 if paced:  # chunk i was captured at start + i * chunk length: jitter in publishing is not sound
-                    offset = record.payload["index"] * len(pcm) * 1_000_000_000 // RATE
-                    capture_start = min(capture_start, record.t_ns - offset)
-                    at_ns = capture_start + offset
+                    at_ns = capture_start + record.payload["index"] * len(pcm) * 1_000_000_000 // RATE
                 renderer.place(0, record.t_ns, pcm, at_ns)
             elif tag == "rt.assistant.audio.delta":
                 item_audio.setdefault(record.payload["item_id"], bytearray()).extend(record.payload["pcm"])

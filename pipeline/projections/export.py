@@ -36,7 +36,7 @@ def _row(e: Entry) -> dict[str, Any] | None:
     base: dict[str, Any] = {"t_s": round(e.t_s, 3), "turn": e.turn}
     d = e.data
     if e.kind == "user":
-        return {**base, "role": "user", "item_id": e.item_id, "text": d.get("transcript") if d["status"] == "resolved" else None,
+        return {**base, "role": "user", "item_id": e.item_id, "text": d.get("transcript") if d["status"] in ("resolved", "late") else None,
                 "status": d["status"], "reason": d.get("reason")}  # fmt: skip
     if e.kind == "assistant":
         return {**base, "role": "assistant", "item_id": e.item_id, "text": d.get("transcript") or "",

@@ -4,7 +4,8 @@ Each entry has a session time, a kind, the user turn it belongs to, and a short 
 details (what ``--json`` prints). Kinds:
 
 * ``user``: a user item, anchored where the server added it (its commit), with the transcript, or why there
-  is none (``TranscriptUnavailable`` and its reason, or still pending when the journal ends). Turns are
+  is none (``TranscriptUnavailable`` and its reason, or still pending when the journal ends); a transcript
+  that arrived after the turn was given up on (``transcript.late``) is shown and marked late. Turns are
   numbered from 1 in the order user items were added; what comes before the first is turn 0.
 * ``assistant``: an assistant message, anchored where it was added, with its text and, when a barge-in cut
   it, where (``PlaybackInterrupted.played_ms``, else the server's ``ItemTruncated.audio_end_ms``).
@@ -39,7 +40,7 @@ KINDS = ("session", "user", "assistant", "tool", "summary", "window", "error", "
 TAGS = frozenset(
     {
         "session.started", "session.ready", "session.ending", "session.failed", "capture.ended",
-        "rt.item.added", "rt.item.done", "rt.item.truncated", "transcript.resolved", "transcript.unavailable",
+        "rt.item.added", "rt.item.done", "rt.item.truncated", "transcript.resolved", "transcript.unavailable", "transcript.late",
         "rt.assistant.text.delta", "rt.assistant.text.done", "rt.function_call", "tool.result", "tool.rejected",
         "client.command", "client.send_failed", "rt.response.done", "playback.interrupted",
         "summary.started", "summary.skipped", "summary.generated", "summary.failed", "summary.applied",
@@ -154,6 +155,8 @@ class _Fold:
             d.update(transcript=ev.text, status="resolved", via=ev.via, resolved_t_s=round(env.t_ns / 1e9, 3))
         elif tag == "transcript.unavailable":
             d.update(status="unavailable", reason=f"{ev.reason}: {ev.detail}" if ev.detail else ev.reason)
+        elif tag == "transcript.late":  # the words came after the turn was given up on: shown, marked late
+            d.update(transcript=ev.text, status="late", late_t_s=round(env.t_ns / 1e9, 3))
         elif tag == "rt.assistant.text.delta":
             d["transcript"] = (d.get("transcript") or "") + ev.delta
         elif tag in ("rt.assistant.text.done", "rt.item.done"):
@@ -178,6 +181,8 @@ class _Fold:
         if entry.kind == "user":
             if d["status"] == "unavailable":
                 text = f"(no transcript: {d['reason']})"
+            elif d["status"] == "late":
+                text = f"{text or '(empty transcript)'} [transcript late, after: {d.get('reason') or 'giving up'}]"
             elif d["status"] == "pending":
                 text = "(no transcript: still pending when the journal ends)"
             elif not text:
@@ -330,7 +335,7 @@ class _Fold:
 
 
 _ITEM_FACTS = frozenset(
-    {"transcript.resolved", "transcript.unavailable", "rt.assistant.text.delta", "rt.assistant.text.done", "rt.item.done",
+    {"transcript.resolved", "transcript.unavailable", "transcript.late", "rt.assistant.text.delta", "rt.assistant.text.done", "rt.item.done",
      "rt.item.truncated", "playback.interrupted"}
 )  # fmt: skip
 
