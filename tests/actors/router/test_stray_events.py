@@ -155,18 +155,19 @@ async def test_a_stray_done_mid_answer_is_journaled_and_changes_nothing(tmp_path
     events = [e.event for e in envs]
     violations = [e for e in envs if isinstance(e.event, StateViolation)]
     assert [(v.source, v.cause) for v in violations] == [("router", None)] * 3  # edges, like every server event
-    assert [(v.event.server_type, v.event.response_id, v.event.item_id) for v in violations] == [
+    refused = [v.event for v in violations if isinstance(v.event, StateViolation)]
+    assert [(v.server_type, v.response_id, v.item_id) for v in refused] == [
         ("response.done", "resp_stray", None),
         ("response.output_item.added", "resp_stray", "item_s2"),
         ("conversation.item.deleted", None, "item_ghost"),
     ]
-    assert violations[0].event.reason == "response.done for response resp_stray, which this connection never saw created"
+    assert refused[0].reason == "response.done for response resp_stray, which this connection never saw created"
     assert not any(isinstance(e, ProtocolViolation | UnknownServerEvent) for e in events)
 
     # turn-taking: one turn end, for the real answer, after its own response.done (not the stray one's)
     dones = [e for e in envs if isinstance(e.event, ResponseDone)]
     turn_ends = [e for e in envs if isinstance(e.event, TurnEnded)]
-    assert [d.event.response_id for d in dones] == ["resp_1"]
+    assert [d.event.response_id for d in dones if isinstance(d.event, ResponseDone)] == ["resp_1"]
     assert [t.event for t in turn_ends] == [TurnEnded(response_id="resp_1", status="completed")]
     assert turn_ends[0].seq > dones[0].seq > violations[-1].seq
     # the answer arrived whole, and the conversation and the ledger count one response
