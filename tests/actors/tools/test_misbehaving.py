@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import trio
 
 from actors.tools.actor import REPLAYABLE, execute, tools_actor
 from actors.tools.registry import Tool, ToolRegistry
+from actors.tools.run import ToolRun
 from events.audio import AudioChunk
 from events.commands import ClientCommand
 from events.envelope import Envelope
@@ -236,3 +238,43 @@ async def test_encoding_errors_say_why() -> None:
         for value, expected in [("not json at all", "not json at all"), ({"t": 1.5, "é": None}, '{"t": 1.5, "é": null}')]:
             tool = Tool(name="fine", parameters=OBJECT, function=lambda value=value: value)
             assert await execute(tool, {}) == (expected, None)
+
+
+async def test_a_cooperative_async_tool_is_stopped_at_its_deadline_and_frees_its_worker() -> None:
+    async def sleeps_long() -> str:
+        await trio.sleep(100)
+        return "never"
+
+    tool = Tool(name="sleeps_long", parameters=OBJECT, function=sleeps_long, timeout_s=0.2)
+    limiter = trio.CapacityLimiter(1)
+    run = ToolRun(tool, {}, limiter)
+    with trio.fail_after(5):
+        assert (await run.result())[1] == "timeout"
+        assert await run.late() is None  # its own loop cancelled it: it produced nothing, and its thread ended
+    assert limiter.borrowed_tokens == 0
+
+
+async def test_stuck_tools_cannot_take_every_thread_and_the_next_run_says_why_it_timed_out() -> None:
+    release = threading.Event()
+
+    def stuck() -> str:
+        release.wait(10)
+        return "released"
+
+    limiter = trio.CapacityLimiter(1)
+    stuck_tool = Tool(name="stuck", parameters=OBJECT, function=stuck, timeout_s=0.1)
+    quick_tool = Tool(name="quick", parameters=OBJECT, function=lambda: "ok", timeout_s=0.2)
+    with trio.fail_after(5):
+        first = ToolRun(stuck_tool, {}, limiter)
+        assert (await first.result())[1] == "timeout"
+        assert limiter.borrowed_tokens == 1  # the abandoned thread still holds its slot
+        second = ToolRun(quick_tool, {}, limiter)
+        output, kind = await second.result()
+        assert kind == "timeout" and strict_json(output)["error"] == (
+            "tool quick timed out after 0.2s (no free worker: 1 earlier runs are still going past their timeouts)"
+        )
+        assert await second.late() is None  # it never started
+        release.set()
+        assert await first.late() == ("released", None)
+    assert limiter.borrowed_tokens == 0
+    assert await ToolRun(quick_tool, {}, limiter).result() == ("ok", None)
