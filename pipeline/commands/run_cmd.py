@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +58,8 @@ def _read_text(path: str, flag: str) -> str:
 def _config_file(path: str | None) -> dict[str, Any]:
     if not path:
         return {}
+    import tomllib
+
     try:
         data = tomllib.loads(_read_text(path, "--config"))
     except tomllib.TOMLDecodeError as exc:
@@ -76,6 +76,8 @@ def _config_file(path: str | None) -> dict[str, Any]:
 
 def _flag_value(value: object) -> str:
     """A flag's value as typed on a command line."""
+    import shlex
+
     return shlex.quote(value) if isinstance(value, str) else show(value)
 
 
