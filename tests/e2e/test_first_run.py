@@ -12,6 +12,7 @@ import sys
 import wave
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
 import trio
@@ -157,15 +158,9 @@ def test_an_existing_explicit_journal_or_wav_needs_overwrite(tmp_path: Path) -> 
     with pytest.raises(SessionSetupError, match=r"^--output .*j\.wav: already exists"):
         check_outputs(explicit, *default_paths(explicit))
     journal.write_bytes(b"an old journal")
-    for allowed in (attrs_evolve(config, overwrite=True), attrs_evolve(explicit, overwrite=True)):
+    for allowed in (attrs.evolve(config, overwrite=True), attrs.evolve(explicit, overwrite=True)):
         check_outputs(allowed, *default_paths(allowed))
     assert journal.read_bytes() == b"an old journal"  # checking replaces nothing
-
-
-def attrs_evolve(config: RunConfig, **changes: object) -> RunConfig:
-    import attrs
-
-    return attrs.evolve(config, **changes)
 
 
 def test_the_journal_as_its_own_wav_is_refused(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from pipeline.journal.format import JournalError
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
-REASONS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hangup"}
+REASONS: dict[int, str] = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hangup"}
 
 
 class Run:

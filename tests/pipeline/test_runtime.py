@@ -198,7 +198,7 @@ async def test_control_end_journals_the_reason_and_bounds_the_whole_shutdown(
     journal, envs = load_envelopes(tmp_path / "s.rtpj")
     assert journal.end.reason is EndReason.CLOSED
     endings = [e for e in envs if isinstance(e.event, SessionEnding)]
-    assert [(e.source, e.event.reason) for e in endings] == [("supervisor", "interrupted")]
+    assert [(e.source, e.event) for e in endings] == [("supervisor", SessionEnding(reason="interrupted"))]
     assert len(seen) >= 6  # the slow core kept draining until the bound
     assert not control.end("hangup")  # over: nothing to end
 
