@@ -320,3 +320,13 @@ def test_the_installed_command_refuses_a_bad_config_key(tmp_path: Path) -> None:
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr == "rtpipe run: keep_last_turns = -3 (in run.toml): must be a whole number from 0 to 1000\n"
     assert [p.name for p in tmp_path.iterdir()] == ["run.toml"]
+
+
+def test_a_bad_price_file_is_refused_before_the_session_and_named_once(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "prices.toml").write_text("[gpt-realtime\n")
+    assert run_cli(["run", "--prices", "prices.toml"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rtpipe run: --prices prices.toml: not valid TOML") and err.count("prices.toml") == 1
+    assert [p.name for p in workdir.iterdir()] == ["prices.toml"]
