@@ -1,6 +1,7 @@
 """The journal as a debugger: the read commands over a recorded call, and what they share.
 
-``register(sub)`` adds ``show``, ``latency``, ``render``, ``export``, ``diff`` and ``report`` (``COMMANDS``). Each lives in its own module and imports its read model (``pipeline.projections``) inside its
+``register(sub)`` adds ``show``, ``latency``, ``render``, ``export``, ``diff``, ``resummarise`` and ``report``
+(``COMMANDS``). Each lives in its own module and imports its read model (``pipeline.projections``) inside its
 handler, so ``rtpipe X --help`` stays fast. Every one reads a journal whatever its state: a journal still
 being written, a torn one or one with corrupt spans is read up to what can be trusted, and a ``note:`` line on
 stderr says what is missing before the output (so ``--json`` on stdout stays parseable).
@@ -36,6 +37,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "export": ("pipeline.commands.export_cmd", "the conversation as a document: markdown, jsonl or txt"),
     "diff": ("pipeline.commands.diff_cmd", "two calls side by side: first differing turn, tokens, cost, latency"),
+    "resummarise": (
+        "pipeline.commands.resummarise_cmd",
+        "re-run the summariser on a recorded call with other settings, beside what was recorded",
+    ),
     "report": ("pipeline.commands.report_cmd", "one self-contained HTML page of the call, with both audio tracks"),
 }
 

@@ -77,7 +77,8 @@ def turn_views(timeline: timeline_model.Timeline, patterns: Sequence[re.Pattern[
         elif e.kind == "tool":
             slot["tools"].append(_norm(f"{e.data['name']} {e.data['arguments']}", patterns))
         elif e.kind == "summary" and e.data.get("outcome") == "applied":
-            slot["summaries"].append(f"{e.data['summary_id']} replaced {len(e.data.get('replaced_item_ids', []))} items")
+            replaced = len(e.data.get("replaced_item_ids", []))
+            slot["summaries"].append(_norm(f"{e.data['summary_id']} replaced {replaced} items: {e.data.get('summary', '')}", patterns))
     return [
         TurnView(number=n, user=s["user"], tools=tuple(s["tools"]), answers=tuple(s["answers"]), summaries=tuple(s["summaries"]))
         for n, s in sorted(by_turn.items())

@@ -237,3 +237,37 @@ def _show_json(capsys: pytest.CaptureFixture[str], path: Path) -> str:
 
 def test_report_of_the_demo_in_chromium(recorded: dict[str, Path], tmp_path: Path) -> None:
     check_report_in_chromium(recorded["demo"], tmp_path, "demo")
+
+
+# -- resummarise -----------------------------------------------------------------------------------------------
+
+
+def test_resummarise_the_demo_in_english_bullets(recorded: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # the embedded server's chat completions, offline
+    before = recorded["demo"].read_bytes()
+    out = tmp_path / "bullets.rtpj"
+    code, text, _ = run(capsys, "resummarise", str(recorded["demo"]), "--summary-style", "bullets",
+                        "--summary-language", "English", "--journal", str(out), "--json")  # fmt: skip
+    assert code == 0
+    assert recorded["demo"].read_bytes() == before  # the recorded journal is not changed
+    result = json.loads(text)
+    assert result["settings"]["summary_style"] == "bullets" and result["settings"]["summary_language"] == "English"
+    recorded_ids = [s["summary_id"] for s in result["recorded"]]
+    assert recorded_ids and result["new"]
+    for summary in result["new"]:
+        lines = [line for line in summary["text"].splitlines() if line.strip()]
+        assert lines and all(line.startswith("- ") for line in lines), summary["text"]
+        assert "utilisateur" not in summary["text"] and "The user" in summary["text"]  # English, not the recorded French
+        assert summary["estimate"] > 0 and summary["outcome"] == "applied"
+    for summary in result["recorded"]:  # the estimate is close to what the ledger measured
+        if summary["reduction"]:
+            assert abs(summary["estimate"] - summary["reduction"]) <= 0.25 * summary["reduction"], summary
+    # where each fires, beside the recorded verdicts
+    assert any(v["recorded"].startswith("started") for v in result["verdicts"])
+    assert any(v["new"].startswith("started") for v in result["verdicts"])
+    # the re-summarised call is a journal show and diff read
+    code, shown, _ = run(capsys, "show", str(out))
+    assert code == 0 and "sum_001 replaced" in shown and "- The user said" in shown
+    code, compared, _ = run(capsys, "diff", str(recorded["demo"]), str(out))
+    assert code == 1 and "summaries applied" in compared
