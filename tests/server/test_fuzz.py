@@ -15,7 +15,7 @@ import json
 import math
 from typing import Any
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.server.connection import CoreConfig, RealtimeCore
@@ -272,7 +272,7 @@ class Driver:
                     self.pending.append(effect)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw_inputs)
 def test_any_single_input_is_accepted_or_answered_with_one_error(raw: str | bytes) -> None:
     driver = Driver()
@@ -302,7 +302,7 @@ def _stateful(draw: st.DrawFn, driver: Driver) -> list[dict[str, Any]]:
     return draw(st.sampled_from(choices))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.data())
 def test_any_sequence_in_any_order_with_work_interleaved(data: st.DataObject) -> None:
     driver = Driver()
@@ -342,7 +342,7 @@ def _in_range(value: float, lo: float, hi: float) -> bool:
     return not (isinstance(value, float) and not math.isfinite(value)) and lo <= value <= hi
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(
     threshold=floats_any, prefix=ints_any, silence_ms=ints_any, idle=ints_any | st.none(), strength=floats_any, speed=floats_any,
     which=st.sets(st.sampled_from(sorted(RANGES)), min_size=1),
@@ -380,8 +380,6 @@ def test_session_update_numbers_are_accepted_exactly_in_their_documented_ranges(
         assert error["code"] == "invalid_event" and "invalid JSON" in error["message"]
         assert error["event_id"] is None
         return
-    assume(len(bad) == 1)
-    (block, name) = bad[0]
-    prefix_path = "session.audio.output" if block == "output" else f"session.audio.input.{block}"
-    assert (error["code"], error["param"], error["event_id"]) == ("invalid_value", f"{prefix_path}.{name}", "u1")
+    params = {f"session.audio.output.{n}" if b == "output" else f"session.audio.input.{b}.{n}" for b, n in bad}
+    assert (error["code"], error["event_id"]) == ("invalid_value", "u1") and error["param"] in params, (error, params)
     assert "maximum value" in error["message"] or "minimum value" in error["message"]
