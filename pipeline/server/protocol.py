@@ -5,10 +5,11 @@ client's `event_id`, so the error can echo it. The checks, in order:
 
 1. the frame is strict JSON (`decode_event`): no `NaN`/`Infinity` literals, no number that overflows a double,
    no unpaired surrogate escape, at most `MAX_DEPTH` levels of arrays and objects. Python's `json` accepts
-   the first three and raises `RecursionError` on about 1,000 nested brackets; the real service's parser
-   refuses all four and answers with an `error` event, the session going on (the SDK's `RealtimeErrorEvent`:
-   "Most errors are recoverable and the session will stay open"). Code `invalid_event` for all of them
-   [INF: the docs' only example of a malformed event uses it; no recorded answer to bad JSON is public];
+   the first three, which RFC 8259 parsers such as the real service's refuse, and raises `RecursionError` on
+   about 1,000 nested brackets (the real nesting limit is not documented [INF]). Each is answered with one
+   `error` event and the session goes on (the SDK's `RealtimeErrorEvent`: "Most errors are recoverable and
+   the session will stay open"). Code `invalid_event` for all of them [INF: the docs' only example of a
+   malformed event uses it; no recorded answer of the real service to bad JSON is public];
 2. the frame is a JSON object (`invalid_event` otherwise), with a `type` (`invalid_event`: "The 'type' field
    is missing.") naming one of the 11 GA client events (`invalid_value`, param `type`);
 3. no key the GA models do not know (`unknown_parameter`, e.g. "Unknown parameter: 'session.modalities'."):
