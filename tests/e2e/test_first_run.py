@@ -25,7 +25,14 @@ from pipeline.audio.wav import read_wav, write_wav
 from pipeline.config import RunConfig
 from pipeline.journal import EndReason, load_envelopes, read_journal
 from pipeline.server import ServerConfig, ServerHandle, serve
-from pipeline.session import SessionSetupError, check_outputs, default_journal_name, default_paths, run_live
+from pipeline.session import (
+    SessionSetupError,
+    check_outputs,
+    default_journal_name,
+    default_paths,
+    make_source,
+    run_live,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the venv the suite runs in: what `make run` uses as $(BIN)
@@ -95,21 +102,20 @@ def test_default_journal_names_are_unique_within_a_millisecond() -> None:
     assert journal.parent == Path("journals") and audio == journal.with_suffix(".wav")
 
 
-def test_simultaneous_default_runs_do_not_collide(tmp_path: Path) -> None:
-    """Four runs that start at once (same second): each gets its own journal (3 of 4 crashed before)."""
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    code = (
-        "import sys; from pipeline.session import default_paths, check_outputs; from pipeline.config import RunConfig;"
-        "c = RunConfig(); j, a = default_paths(c); check_outputs(c, j, a); open(j, 'x').close(); print(j)"
-    )
-    procs = [
-        subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(4)
-    ]
-    outs = [p.communicate(timeout=60) for p in procs]
-    assert all(p.returncode == 0 for p in procs), outs
-    assert len({out.strip() for out, _ in outs}) == 4
+def test_runs_started_in_the_same_millisecond_do_not_collide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four runs that start at once (3 of 4 crashed with FileExistsError before): each gets its own journal."""
+    from datetime import datetime
+
+    moment = datetime.now()
+    monkeypatch.chdir(tmp_path)
+    created = set()
+    for _ in range(4):
+        config = RunConfig()
+        journal, audio = default_paths(config, moment)
+        check_outputs(config, journal, audio)
+        with open(journal, "x"):  # the journal writer's O_EXCL: a collision would raise here
+            created.add(journal)
+    assert len(created) == 4
 
 
 def test_output_folders_are_created(tmp_path: Path) -> None:
@@ -169,22 +175,29 @@ def test_the_journal_as_its_own_wav_is_refused(tmp_path: Path) -> None:
         check_outputs(config, *default_paths(config))
 
 
-@pytest.mark.parametrize(
-    ("content", "problem"),
-    [(b"just some notes, not audio\n", "not a WAV file (RIFF header missing)"), (b"", "empty file, not a WAV file")],
-)
-def test_input_that_is_not_a_wav_names_the_path_once(tmp_path: Path, content: bytes, problem: str) -> None:
+def test_input_that_is_not_a_wav_names_the_path_once(tmp_path: Path) -> None:
     text = tmp_path / "text.wav"
-    text.write_bytes(content)
+    text.write_text("just some notes, not audio\n")
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     proc = subprocess.run(
         [str(BIN / "rtpipe"), "run", "--fast", "--input", str(text)], cwd=tmp_path, env=env,
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2
-    assert proc.stderr == f"rtpipe run: --input {text}: {problem}\n"
-    assert proc.stderr.count(str(text)) == 1
+    assert proc.stderr == f"rtpipe run: --input {text}: not a WAV file (RIFF header missing)\n"
     assert not (tmp_path / "journals").exists()  # nothing started, nothing written
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(b"", "empty file, not a WAV file"), (b"RIFF\x04\x00\x00\x00WAVE", "WAV file has no fmt chunk")],
+)
+def test_input_errors_are_one_line_naming_the_path_once(tmp_path: Path, content: bytes, problem: str) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(content)
+    with pytest.raises(SessionSetupError) as caught:
+        make_source(RunConfig(input=str(bad)))
+    assert str(caught.value) == f"--input {bad}: {problem}"
 
 
 def speech_cut_at_the_last_word(text: str) -> bytes:
