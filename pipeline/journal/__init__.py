@@ -1,11 +1,32 @@
-"""The msgpack journal: format, writer, reader, follow mode, and secret redaction."""
+"""The msgpack journal: format, writer, reader, follow mode, and secret redaction.
 
-from pipeline.journal.format import EndReason, JournalEnd, JournalError, JournalHeader
-from pipeline.journal.reader import Journal, RawRecord, follow, load_envelopes, read_journal
+The API other code builds on:
+
+- ``read_journal(path) -> Journal``: ``journal.header`` (``JournalHeader``, None if unreadable),
+  ``journal.records`` (``RawRecord`` tuples, every readable record in file order),
+  ``journal.envelopes()`` (built into events), ``journal.end`` (``JournalEnd``: ``reason``, ``offset``,
+  ``records``, ``detail``, ``after_close``, ``describe()``), ``journal.ending`` (the ``EndReason``: closed, open,
+  torn or corrupt), ``journal.corrupt_spans`` (``CorruptSpan``: ``start``, ``end``, ``records_lost``,
+  ``detail``, ``describe()``: damage the reader skipped, and bytes after the close marker),
+  ``journal.records_skipped``, ``journal.clean`` and ``journal.describe()``.
+- ``load_envelopes(path) -> (Journal, list[Envelope])``.
+- ``follow(path, poll_s=..., stop_after_idle_s=...)``: header, records and corrupt spans as they are
+  appended, then a ``JournalEnd``; it ends when the writer is gone (its ``flock`` is free) and nothing more
+  arrives.
+- ``JournalWriter`` / ``make_header`` / ``FsyncPolicy`` to write one; ``redact`` to strip secrets.
+
+``JournalError`` is a file that is not a journal at all (one line for the CLI); damage after the header never
+raises. Importing this package is cheap: the event classes are imported when records are built into events.
+"""
+
+from pipeline.journal.follow import follow
+from pipeline.journal.format import CorruptSpan, EndReason, JournalEnd, JournalError, JournalHeader
+from pipeline.journal.reader import Journal, RawRecord, load_envelopes, read_journal
 from pipeline.journal.redact import redact
 from pipeline.journal.writer import FsyncMode, FsyncPolicy, JournalWriter, encode_record, make_header
 
 __all__ = [
+    "CorruptSpan",
     "EndReason",
     "FsyncMode",
     "FsyncPolicy",

@@ -1,34 +1,45 @@
-"""Reading a journal: every trustworthy record, and where and why the journal ends.
+"""Reading a journal: every trustworthy record, every corrupt span, and where and why the journal ends.
 
-``read_journal`` never raises for a damaged tail: it returns the records before the damage and a
-``JournalEnd`` that says what it found. It raises ``JournalError`` only when the file is not a journal at all
-(missing, wrong magic, unreadable header), with a one-line message for the CLI.
+``read_journal`` never raises for damage after the header: it returns every record it can trust, in file
+order, the corrupt spans it skipped (``Journal.corrupt_spans``) and how the data ends (``Journal.end``). It
+raises ``JournalError`` only when the file is not a journal at all (missing, wrong magic, unsupported format,
+unreadable header), with a one-line message for the CLI.
+
+``FrameScanner`` is the incremental parser under both ``read_journal`` (one pass, ``final=True``) and
+``follow`` (a pass per poll: whatever cannot be decided yet at the end of the data waits for more bytes).
 """
 
 from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 import msgpack
 
-from events.base import EventError
-from events.codec import event_from_payload
-from events.envelope import Envelope
 from pipeline.journal.format import (
     FRAME_HEAD,
-    MAGIC,
+    FRAME_OVERHEAD,
+    MAGIC_PREFIX,
     MAX_FRAME,
+    SUPPORTED_FORMATS,
+    SYNC,
+    SYNC_U32,
+    CorruptSpan,
     EndReason,
     JournalEnd,
     JournalError,
     JournalHeader,
-    check_frame,
+    frame_at,
+    frame_at_v1,
 )
+
+if TYPE_CHECKING:
+    from events.envelope import Envelope
+
+Buffer = bytes | bytearray
 
 
 class RawRecord(NamedTuple):
@@ -43,6 +54,9 @@ class RawRecord(NamedTuple):
     payload: dict[str, Any]
 
     def envelope(self) -> Envelope:
+        from events.codec import event_from_payload
+        from events.envelope import Envelope
+
         return Envelope(
             seq=self.seq,
             t_ns=self.t_ns,
@@ -54,10 +68,44 @@ class RawRecord(NamedTuple):
 
 @attrs.frozen(kw_only=True)
 class Journal:
+    """A journal as read: ``header`` (None when the header could not be read), ``records`` (every readable
+    record, in file order), ``end`` (how the data ends), ``corrupt_spans`` (what was skipped, with byte
+    offsets; bytes after the close marker are one too)."""
+
     path: Path
     header: JournalHeader | None
     records: list[RawRecord]
     end: JournalEnd
+    corrupt_spans: tuple[CorruptSpan, ...] = ()
+
+    @property
+    def ending(self) -> EndReason:
+        """How the journal ends: closed, open, torn or corrupt."""
+        return self.end.reason
+
+    @property
+    def clean(self) -> bool:
+        """Closed, with nothing skipped and nothing after the close marker."""
+        return self.end.clean and not self.corrupt_spans
+
+    @property
+    def records_skipped(self) -> int | None:
+        """Records lost in corrupt spans; None when a span's loss cannot be told."""
+        total = 0
+        for span in self.corrupt_spans:
+            if span.records_lost is None:
+                return None
+            total += span.records_lost
+        return total
+
+    def describe(self) -> str:
+        """One line: the ending, and the corrupt spans if any."""
+        text = self.end.describe()
+        if self.corrupt_spans:
+            skipped = self.records_skipped
+            lost = "an unknown number of records" if skipped is None else f"{skipped} record{'s' * (skipped != 1)}"
+            text += f"; {len(self.corrupt_spans)} corrupt span{'s' * (len(self.corrupt_spans) != 1)} ({lost} skipped)"
+        return text
 
     def envelopes(self) -> list[Envelope]:
         """Build every record into its current event class (upcasting older versions)."""
@@ -68,36 +116,17 @@ def _unpack(body: bytes | memoryview) -> Any:
     return msgpack.unpackb(body, raw=False, use_list=False, strict_map_key=False)
 
 
-def _parse_header(buf: bytes, path: Path) -> tuple[JournalHeader | None, int, JournalEnd | None]:
-    if len(buf) < len(MAGIC):
-        if MAGIC.startswith(buf):
-            return None, 0, JournalEnd(reason=EndReason.TORN, offset=0, records=0, detail="header incomplete")
-        raise JournalError(f"{path}: not an rtpipe journal (bad magic)")
-    if not buf.startswith(MAGIC):
-        if buf[:4] == MAGIC[:4]:
-            raise JournalError(f"{path}: journal format {buf[5]} is not supported by this rtpipe")
-        raise JournalError(f"{path}: not an rtpipe journal (bad magic)")
-    status, start, end = check_frame(buf, len(MAGIC))
-    if status in ("torn", "end"):
-        return None, len(MAGIC), JournalEnd(reason=EndReason.TORN, offset=len(MAGIC), records=0, detail="header incomplete")
-    if status == "corrupt":
-        return None, len(MAGIC), JournalEnd(
-            reason=EndReason.CORRUPT, offset=len(MAGIC), records=0, detail="header checksum mismatch"
-        )
+def _decode(body: memoryview) -> Any:
+    """A record tuple, the trailer map, or None when the body is neither."""
     try:
-        fields = _unpack(buf[start:end])
-        end += 4
-        header = JournalHeader(
-            format=fields["format"],
-            software=fields["software"],
-            started_unix_ns=fields["started_unix_ns"],
-            started_wall=fields["started_wall"],
-            session_id=fields["session_id"],
-            config=_thaw(fields.get("config", {})),
-        )
-    except (KeyError, TypeError, ValueError, msgpack.UnpackException) as exc:
-        raise JournalError(f"{path}: unreadable journal header ({exc})") from exc
-    return header, end, None
+        value = _unpack(body)
+    except Exception:  # msgpack raises ValueError, its own errors, TypeError for unhashable keys, ...
+        return None
+    if type(value) is tuple and len(value) == 7:
+        return value
+    if isinstance(value, dict) and value.get("closed") is True:
+        return value
+    return None
 
 
 def _thaw(value: Any) -> Any:
@@ -108,54 +137,295 @@ def _thaw(value: Any) -> Any:
     return value
 
 
-def parse_records(buf: bytes, offset: int, first_index: int = 0) -> tuple[list[RawRecord], JournalEnd]:
-    """Parse frames from ``offset`` to the first untrustworthy point.
+def journal_format(buf: Buffer, path: Path) -> int | None:
+    """The format version the magic names, None when the file is too short to tell (a torn start)."""
+    if len(buf) < len(MAGIC_PREFIX) + 1:
+        if MAGIC_PREFIX.startswith(bytes(buf[: len(MAGIC_PREFIX)])):
+            return None
+        raise JournalError(f"{path}: not an rtpipe journal (bad magic)")
+    if not buf.startswith(MAGIC_PREFIX):
+        if buf[:4] == MAGIC_PREFIX[:4]:
+            raise JournalError(f"{path}: journal format {buf[5]} is not supported by this rtpipe")
+        raise JournalError(f"{path}: not an rtpipe journal (bad magic)")
+    fmt = buf[len(MAGIC_PREFIX)]
+    if fmt not in SUPPORTED_FORMATS:
+        raise JournalError(f"{path}: journal format {fmt} is not supported by this rtpipe")
+    return fmt
 
-    The loop is the read hot path: frames are checked on a memoryview (no copies of record bodies) and
-    decoded straight into tuples.
-    """
-    records: list[RawRecord] = []
-    append = records.append
-    view = memoryview(buf)
-    size = len(buf)
-    unpack_head = FRAME_HEAD.unpack_from
-    crc32 = zlib.crc32
-    unpackb = msgpack.unpackb
-    make = tuple.__new__
-    count = first_index
+
+def parse_header(buf: Buffer, path: Path) -> tuple[JournalHeader | None, int, JournalEnd | None, list[CorruptSpan]]:
+    """``(header, offset after it, early end, spans)``. A header that is still being written (or torn) gives
+    ``(None, 6, torn end, [])``; a format-2 header frame that fails its checksum gives ``(None, 6, None, [])``:
+    the records after it are still read (the scanner reports the damaged header as a corrupt span). A header
+    whose sync marker alone is damaged is read, and the marker reported."""
+    fmt = journal_format(buf, path)
+    start = len(MAGIC_PREFIX) + 1
+    torn = JournalEnd(reason=EndReason.TORN, offset=min(len(buf), start), records=0, detail="header incomplete")
+    if fmt is None:
+        return None, 0, torn, []
+    if fmt == 1:
+        status, body_start, body_end = frame_at_v1(buf, start)
+        if status in ("torn", "end"):
+            return None, start, torn, []
+        if status == "corrupt":
+            corrupt = JournalEnd(reason=EndReason.CORRUPT, offset=start, records=0, detail="header checksum mismatch")
+            span = CorruptSpan(start=start, end=len(buf), records_lost=None, detail="damaged header (format 1)")
+            return None, start, corrupt, [span]
+        return _header_from(memoryview(buf)[body_start:body_end], path), body_end + 4, None, []
+    end = frame_at(buf, start, need_sync=False)
+    if end < 0:
+        if _partial_frame(buf, start):
+            return None, start, torn, []
+        return None, start, None, []
+    spans: list[CorruptSpan] = []
+    if buf[start : start + len(SYNC)] != SYNC:
+        spans.append(CorruptSpan(start=start, end=start + len(SYNC), records_lost=0, detail="damaged sync marker"))
+    return _header_from(memoryview(buf)[start + FRAME_OVERHEAD : end], path), end, None, spans
+
+
+def _header_from(body: memoryview, path: Path) -> JournalHeader:
     try:
-        while True:
-            if offset == size:
-                return records, JournalEnd(reason=EndReason.OPEN, offset=offset, records=count)
-            if size - offset < 8:
-                return records, JournalEnd(
-                    reason=EndReason.TORN, offset=offset, records=count, detail=f"{size - offset} trailing bytes"
-                )
-            (length,) = unpack_head(buf, offset)
-            start = offset + 4
-            end = start + length
-            if length <= MAX_FRAME and end + 4 > size:
-                return records, JournalEnd(
-                    reason=EndReason.TORN, offset=offset, records=count, detail=f"{size - offset} trailing bytes"
-                )
-            if length > MAX_FRAME or crc32(view[offset:end]) != unpack_head(buf, end)[0]:
-                return records, JournalEnd(reason=EndReason.CORRUPT, offset=offset, records=count, detail="checksum mismatch")
-            try:
-                record = unpackb(view[start:end], raw=False, use_list=False, strict_map_key=False)
-            except (ValueError, msgpack.UnpackException) as exc:
-                return records, JournalEnd(
-                    reason=EndReason.CORRUPT, offset=offset, records=count, detail=f"undecodable: {exc}"
-                )
-            if type(record) is tuple and len(record) == 7:
+        fields = _unpack(body)
+        return JournalHeader(
+            format=fields["format"],
+            software=fields["software"],
+            started_unix_ns=fields["started_unix_ns"],
+            started_wall=fields["started_wall"],
+            session_id=fields["session_id"],
+            config=_thaw(fields.get("config", {})),
+        )
+    except Exception as exc:
+        raise JournalError(f"{path}: unreadable journal header ({exc})") from None
+
+
+def _partial_frame(buf: Buffer, offset: int) -> bool:
+    """Whether the bytes from ``offset`` to the end are what a writer stopping mid-frame leaves: a prefix of
+    the sync marker and frame head, or a complete head whose length runs past the end of the data."""
+    rest = len(buf) - offset
+    if rest < len(SYNC):
+        return SYNC.startswith(bytes(buf[offset:]))
+    if buf[offset : offset + len(SYNC)] != SYNC:
+        return False
+    if rest < FRAME_OVERHEAD:
+        return True
+    _, length, _ = FRAME_HEAD.unpack_from(buf, offset)
+    return bool(0 < length <= MAX_FRAME and offset + FRAME_OVERHEAD + length > len(buf))
+
+
+def _diagnose(buf: Buffer, offset: int) -> str:
+    """Why the format-2 frame at ``offset`` was refused (for the corrupt span's detail)."""
+    if len(buf) - offset < FRAME_OVERHEAD:
+        return "damaged frame"
+    sync, length, crc = FRAME_HEAD.unpack_from(buf, offset)
+    if sync != SYNC_U32:
+        return "no sync marker"
+    if length == 0 or length > MAX_FRAME:
+        return f"impossible length {length}"
+    end = offset + FRAME_OVERHEAD + length
+    if end > len(buf):
+        return f"length {length} runs past the end of the file"
+    if zlib.crc32(memoryview(buf)[offset + FRAME_OVERHEAD : end], length) != crc:
+        return "checksum mismatch"
+    return "undecodable record"
+
+
+class FrameScanner:
+    """Parses frames from ``offset`` on; keeps its place between calls so a follower can feed it more data.
+
+    ``scan(buf, base, final)`` reads ``buf`` (the file's bytes from absolute offset ``base``) from its
+    position and returns the new records; new corrupt spans accumulate in ``spans``. When ``final`` is false,
+    an undecidable end of data (a frame still being written) is left for the next call; when it is true,
+    ``end`` is set. ``end`` is also set by the trailer.
+    """
+
+    def __init__(self, fmt: int, offset: int, *, header_damaged: bool = False) -> None:
+        self.fmt = fmt
+        self.offset = offset
+        self.count = 0
+        self.last_seq = -1
+        self.lost = 0
+        self.spans: list[CorruptSpan] = []
+        self.span_positions: list[int] = []  # how many records precede each span (to interleave them in order)
+        self.end: JournalEnd | None = None
+        self._header_damaged = header_damaged
+
+    def scan(self, buf: Buffer, base: int = 0, *, final: bool = True) -> list[RawRecord]:
+        if self.end is not None:
+            return []
+        if self.fmt == 1:
+            return self._scan_v1(buf, base, final)
+        records: list[RawRecord] = []
+        view = memoryview(buf)
+        try:
+            pos = self.offset - base
+            while True:
+                pos = self._fast(buf, view, pos, records)
+                if records:
+                    self.last_seq = records[-1].seq
+                if not self._slow(buf, view, pos, base, records, final):
+                    break
+                pos = self.offset - base
+        finally:
+            view.release()
+        return records
+
+    def _fast(self, buf: Buffer, view: memoryview, pos: int, records: list[RawRecord]) -> int:
+        """The read hot path: frames checked in place (no copies of bodies), decoded straight into tuples.
+        Returns the position of the first frame it did not take."""
+        append = records.append
+        size = len(buf)
+        limit = size - FRAME_OVERHEAD
+        head = FRAME_HEAD.unpack_from
+        crc32 = zlib.crc32
+        unpackb = msgpack.unpackb
+        make = tuple.__new__
+        sync_u32 = SYNC_U32
+        start_count = len(records)
+        try:
+            while pos <= limit:
+                sync, length, crc = head(buf, pos)
+                start = pos + FRAME_OVERHEAD
+                end = start + length
+                if sync != sync_u32 or end > size or crc32(view[start:end], length) != crc:
+                    break
+                record = unpackb(view[start:end], use_list=False, strict_map_key=False)
+                if type(record) is not tuple or len(record) != 7:
+                    break
                 append(make(RawRecord, record))
-            elif isinstance(record, dict) and record.get("closed") is True:
-                return records, JournalEnd(reason=EndReason.CLOSED, offset=end + 4, records=count)
+                pos = end
+        except Exception:  # undecodable body (or a zero length): the slow path decides
+            pass
+        self.count += len(records) - start_count
+        return pos
+
+    def _slow(
+        self, buf: Buffer, view: memoryview, pos: int, base: int, records: list[RawRecord], final: bool
+    ) -> bool:
+        """Handle the frame at ``pos`` that the fast path did not take. Returns whether scanning goes on."""
+        size = len(buf)
+        self.offset = base + pos
+        if pos == size:
+            if final:
+                self.end = JournalEnd(reason=EndReason.OPEN, offset=base + pos, records=self.count)
+            return False
+        # a frame whose sync marker alone is damaged: its length and checksum still agree
+        end = frame_at(buf, pos, need_sync=False)
+        value = _decode(view[pos + FRAME_OVERHEAD : end]) if end >= 0 else None
+        if value is not None:
+            if buf[pos : pos + len(SYNC)] != SYNC:
+                self._span(base + pos, base + pos + len(SYNC), 0, "damaged sync marker")
+            self._take(value, base + pos, base + end, base, size, records)
+            return self.end is None
+        # resynchronise: the next sync marker whose frame is accepted
+        candidate = pos
+        while True:
+            candidate = buf.find(SYNC, candidate + 1)
+            if candidate < 0:
+                break
+            end = frame_at(buf, candidate)
+            if end < 0:
+                continue
+            value = _decode(view[candidate + FRAME_OVERHEAD : end])
+            if value is not None:
+                break
+        if candidate < 0:
+            # nothing readable after the bad frame: a torn tail, damage at the end, or (live) not yet known
+            if not final:
+                return False
+            if _partial_frame(buf, pos):
+                self.end = JournalEnd(
+                    reason=EndReason.TORN, offset=base + pos, records=self.count, detail=f"{size - pos} trailing bytes"
+                )
             else:
-                return records, JournalEnd(reason=EndReason.CORRUPT, offset=offset, records=count, detail="bad record")
-            count += 1
-            offset = end + 4
-    finally:
-        view.release()
+                detail = self._detail(buf, pos)
+                self._span(base + pos, base + size, None, detail)
+                self.end = JournalEnd(reason=EndReason.CORRUPT, offset=base + pos, records=self.count, detail=detail)
+            return False
+        assert value is not None
+        if isinstance(value, dict):
+            written = value.get("records")
+            lost = written - self.count - self.lost if isinstance(written, int) else None
+        else:
+            gap = value[0] - self.last_seq - 1 if isinstance(value[0], int) else -1
+            lost = gap if gap >= 0 else None
+        self._span(base + pos, base + candidate, lost, self._detail(buf, pos))
+        self._take(value, base + candidate, base + end, base, size, records)
+        return self.end is None
+
+    def _detail(self, buf: Buffer, pos: int) -> str:
+        detail = _diagnose(buf, pos)
+        if self._header_damaged:
+            self._header_damaged = False
+            return f"damaged header ({detail})"
+        return detail
+
+    def _take(self, value: Any, start: int, end: int, base: int, size: int, records: list[RawRecord]) -> None:
+        self._header_damaged = False
+        if isinstance(value, dict):
+            after = base + size - end
+            self.end = JournalEnd(reason=EndReason.CLOSED, offset=end, records=self.count, after_close=after)
+            if after:
+                self._span(end, base + size, 0, f"{after} bytes after the close marker")
+        else:
+            records.append(tuple.__new__(RawRecord, value))
+            self.count += 1
+            if isinstance(value[0], int):
+                self.last_seq = value[0]
+        self.offset = end
+
+    def _span(self, start: int, end: int, lost: int | None, detail: str) -> None:
+        if lost is not None and lost < 0:
+            lost = None
+        self.spans.append(CorruptSpan(start=start, end=end, records_lost=lost, detail=detail))
+        self.span_positions.append(self.count)
+        if lost:
+            self.lost += lost
+
+    def _scan_v1(self, buf: Buffer, base: int, final: bool) -> list[RawRecord]:
+        """Format 1: no sync marker, so the first frame that cannot be trusted ends the readable journal."""
+        records: list[RawRecord] = []
+        view = memoryview(buf)
+        size = len(buf)
+        pos = self.offset - base
+        try:
+            while True:
+                status, start, end = frame_at_v1(buf, pos)
+                if status == "ok":
+                    value = _decode(view[start:end])
+                    if value is None:
+                        status = "undecodable record"
+                    elif isinstance(value, dict):
+                        self._take(value, base + pos, base + end + 4, base, size, records)
+                        return records
+                    else:
+                        records.append(tuple.__new__(RawRecord, value))
+                        self.count += 1
+                        pos = end + 4
+                        continue
+                self.offset = base + pos
+                if status in ("end", "torn") and not final:
+                    return records
+                if status == "end":
+                    self.end = JournalEnd(reason=EndReason.OPEN, offset=base + pos, records=self.count)
+                elif status == "torn":
+                    self.end = JournalEnd(
+                        reason=EndReason.TORN, offset=base + pos, records=self.count, detail=f"{size - pos} trailing bytes"
+                    )
+                else:
+                    detail = "checksum mismatch" if status == "corrupt" else status
+                    self._span(base + pos, base + size, None, f"{detail} (format 1 cannot resynchronise)")
+                    self.end = JournalEnd(reason=EndReason.CORRUPT, offset=base + pos, records=self.count, detail=detail)
+                return records
+        finally:
+            view.release()
+
+
+def parse_records(buf: Buffer, offset: int, fmt: int = 2) -> tuple[list[RawRecord], JournalEnd, list[CorruptSpan]]:
+    """Every record of ``buf`` from ``offset``, how the data ends, and the corrupt spans skipped."""
+    scanner = FrameScanner(fmt, offset)
+    records = scanner.scan(buf)
+    assert scanner.end is not None
+    return records, scanner.end, scanner.spans
 
 
 def read_journal(path: str | os.PathLike[str]) -> Journal:
@@ -168,63 +438,22 @@ def read_journal(path: str | os.PathLike[str]) -> Journal:
         raise JournalError(f"{p}: is a directory, not a journal") from None
     except OSError as exc:
         raise JournalError(f"{p}: cannot read ({exc.strerror})") from None
-    header, offset, early_end = _parse_header(buf, p)
+    header, offset, early_end, spans = parse_header(buf, p)
     if early_end is not None:
-        return Journal(path=p, header=header, records=[], end=early_end)
-    records, end = parse_records(buf, offset)
-    return Journal(path=p, header=header, records=records, end=end)
+        return Journal(path=p, header=header, records=[], end=early_end, corrupt_spans=tuple(spans))
+    scanner = FrameScanner(journal_format(buf, p) or 2, offset, header_damaged=header is None)
+    scanner.spans[:0] = spans
+    records = scanner.scan(buf)
+    assert scanner.end is not None
+    return Journal(path=p, header=header, records=records, end=scanner.end, corrupt_spans=tuple(scanner.spans))
 
 
 def load_envelopes(path: str | os.PathLike[str]) -> tuple[Journal, list[Envelope]]:
     """Read a journal and build its events. A record that no longer decodes raises ``JournalError``."""
+    from events.base import EventError
+
     journal = read_journal(path)
     try:
         return journal, journal.envelopes()
     except EventError as exc:
         raise JournalError(f"{journal.path}: {exc}") from exc
-
-
-def follow(path: str | os.PathLike[str], *, poll_s: float = 0.1, stop_after_idle_s: float | None = None) -> Iterator[
-    RawRecord | JournalHeader | JournalEnd
-]:
-    """Yield the header, then records as the writer appends them, then the final ``JournalEnd``.
-
-    It waits while the journal is ``open`` or its tail is torn (a record half-written right now), and ends at
-    the close marker, at corruption, or after ``stop_after_idle_s`` without growth.
-    """
-    import time
-
-    p = Path(path)
-    header_seen = False
-    offset = 0
-    count = 0
-    idle = 0.0
-    while True:
-        try:
-            buf = p.read_bytes()
-        except FileNotFoundError:
-            raise JournalError(f"{p}: no such file") from None
-        if not header_seen:
-            header, offset, early = _parse_header(buf, p)
-            if header is not None:
-                header_seen = True
-                yield header
-            elif early is not None and early.reason is EndReason.CORRUPT:
-                yield early
-                return
-        if header_seen:
-            records, end = parse_records(buf, offset, count)
-            yield from records
-            count = end.records
-            grew = end.offset > offset
-            offset = end.offset
-            if end.reason in (EndReason.CLOSED, EndReason.CORRUPT):
-                yield end
-                return
-            idle = 0.0 if grew else idle + poll_s
-        else:
-            idle += poll_s
-        if stop_after_idle_s is not None and idle >= stop_after_idle_s:
-            yield JournalEnd(reason=EndReason.OPEN, offset=offset, records=count, detail="stopped following")
-            return
-        time.sleep(poll_s)

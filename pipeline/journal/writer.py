@@ -5,29 +5,34 @@ every few tens of milliseconds, and the buffer is flushed by itself past 256 KiB
 promptly without one system call per record. ``fsync`` follows the policy: ``interval`` (default: at most
 every second, on flush), ``always`` (every flush) or ``close`` (only at close). Files are created with mode
 0600 and never overwritten.
+
+The writer holds an exclusive advisory lock (``fcntl.flock``) on the file for its whole life; the kernel
+releases it when the writer closes the file or its process dies, however it dies. A follower
+(``rtpipe inspect --follow``) takes the lock being free as "nobody will append any more".
 """
 
 from __future__ import annotations
 
 import enum
+import fcntl
 import os
-import struct
 import time
 import uuid
 import zlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import msgpack
 
-from events.codec import payload_of
-from events.envelope import Envelope
 from pipeline import __version__
-from pipeline.journal.format import FORMAT_VERSION, MAGIC, JournalHeader, frame
+from pipeline.journal.format import FORMAT_VERSION, FRAME_HEAD, MAGIC, SYNC_U32, JournalHeader, frame
 from pipeline.journal.redact import redact
+
+if TYPE_CHECKING:
+    from events.envelope import Envelope
 
 AUTO_FLUSH_BYTES = 256 * 1024
 
@@ -67,10 +72,13 @@ def make_header(config: Mapping[str, Any], *, session_id: str | None = None) -> 
     )
 
 
-_pack_u32 = struct.Struct("<I").pack
+_pack_head = FRAME_HEAD.pack
 
 
 def encode_record(env: Envelope) -> bytes:
+    """One record frame, exactly as ``JournalWriter.append`` writes it."""
+    from events.codec import payload_of
+
     event = env.event
     body: bytes = msgpack.packb(
         [env.seq, env.t_ns, env.source, env.cause, event.TAG, event.VERSION, payload_of(event)],
@@ -87,7 +95,15 @@ class JournalWriter:
         self.policy = fsync or FsyncPolicy()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        os.fchmod(self._fd, 0o600)  # a permissive umask must not widen it
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until close: "a writer is alive"
+            os.fchmod(self._fd, 0o600)  # a permissive umask must not widen it
+        except BaseException:
+            os.close(self._fd)
+            raise
+        from events.codec import payload_of
+
+        self._payload_of = payload_of
         self._packer = msgpack.Packer(use_bin_type=True)
         self._buffer = bytearray(MAGIC)
         header_body: bytes = msgpack.packb(attrs.asdict(header), use_bin_type=True)
@@ -99,19 +115,18 @@ class JournalWriter:
         self.flush()
 
     def append(self, env: Envelope) -> None:
-        # The hot path of every event: one msgpack pass with a reused packer, the frame head and checksum
-        # computed without concatenating copies of the body (audio chunks are 1920 bytes each).
+        # The hot path of every event: one msgpack pass with a reused packer, then one pack of the frame head
+        # (sync, length, checksum) and no concatenated copies of the body (audio chunks are 1920 bytes each).
         if self.closed:
             raise ValueError("journal is closed")
         event = env.event
         body = self._packer.pack(
-            [env.seq, env.t_ns, env.source, env.cause, event.TAG, event.VERSION, payload_of(event)]
+            [env.seq, env.t_ns, env.source, env.cause, event.TAG, event.VERSION, self._payload_of(event)]
         )
-        head = _pack_u32(len(body))
+        length = len(body)
         buffer = self._buffer
-        buffer += head
+        buffer += _pack_head(SYNC_U32, length, zlib.crc32(body, length))
         buffer += body
-        buffer += _pack_u32(zlib.crc32(body, zlib.crc32(head)))
         self.records += 1
         if len(buffer) >= AUTO_FLUSH_BYTES:
             self.flush()

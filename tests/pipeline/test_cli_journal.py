@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-import msgpack
-
-from pipeline.journal.format import MAGIC, frame
+from tests.pipeline.journal_layout import reframe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,7 +53,7 @@ def test_inspect_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
 def test_inspect_reports_a_torn_tail(tmp_path: Path) -> None:
     path = demo_journal(tmp_path)
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) - 30])
+    path.write_bytes(data[: len(data) - 40])  # into the last record: the trailer is 30 bytes
     out = rtpipe("inspect", "--json", str(path))
     assert json.loads(out.stdout)["end"]["reason"] == "torn"
 
@@ -66,19 +64,16 @@ def test_replay_verify_passes_then_catches_a_tampered_level(tmp_path: Path) -> N
     assert ok.returncode == 0, ok.stdout
     assert "meter" in ok.stdout and "divergences 0" in ok.stdout
     # re-frame one audio.level record with a different value (valid checksum: a tamper, not corruption)
-    data = path.read_bytes()
-    out, offset, victim = bytearray(MAGIC), len(MAGIC), None
-    while offset < len(data):
-        (length,) = struct.unpack_from("<I", data, offset)
-        body = data[offset + 4 : offset + 4 + length]
-        record = msgpack.unpackb(body, raw=False)
-        if victim is None and isinstance(record, list) and record[4] == "audio.level" and record[0] > 20:
+    victim = None
+
+    def edit(record: list[Any]) -> list[Any]:
+        nonlocal victim
+        if victim is None and record[4] == "audio.level" and record[0] > 20:
             victim = record[0]
             record[6]["peak_dbfs"] = 0.0
-            body = msgpack.packb(record, use_bin_type=True)
-        out += frame(body)
-        offset += 8 + length
-    path.write_bytes(bytes(out))
+        return record
+
+    path.write_bytes(reframe(path.read_bytes(), edit))
     bad = rtpipe("replay", str(path), "--verify")
     assert bad.returncode == 1
     assert f"first divergence: seq {victim}, actor meter" in bad.stdout

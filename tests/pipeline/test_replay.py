@@ -1,16 +1,14 @@
 from __future__ import annotations
 
-import struct
 from pathlib import Path
-
-import msgpack
+from typing import Any
 
 from pipeline.bus import Bus
 from pipeline.clock import TrioClock
 from pipeline.journal import JournalWriter, load_envelopes, make_header
-from pipeline.journal.format import MAGIC, frame
 from pipeline.replay import replay_actor
 from pipeline.runtime import ActorContext, ActorSpec, run_core, run_session
+from tests.pipeline.journal_layout import reframe
 from tests.toy import DOUBLER, DoublerCore, ToyDoubled, ToyNumber
 
 
@@ -41,21 +39,13 @@ async def test_recorded_core_replays_with_zero_divergences(tmp_path: Path) -> No
 
 def tamper(path: Path, target_seq: int) -> None:
     """Rewrite one ToyDoubled record with a different total, re-framed with a valid checksum."""
-    data = path.read_bytes()
-    out = bytearray(data[: len(MAGIC)])
-    offset = len(MAGIC)
-    first = True
-    while offset < len(data):
-        (length,) = struct.unpack_from("<I", data, offset)
-        body = data[offset + 4 : offset + 4 + length]
-        record = msgpack.unpackb(body, raw=False)
-        if not first and isinstance(record, list) and record[0] == target_seq:
+
+    def edit(record: list[Any]) -> list[Any]:
+        if record[0] == target_seq:
             record[6]["running_total"] += 1
-            body = msgpack.packb(record, use_bin_type=True)
-        out += frame(body)
-        first = False
-        offset += 8 + length
-    path.write_bytes(bytes(out))
+        return record
+
+    path.write_bytes(reframe(path.read_bytes(), edit))
 
 
 async def test_tampered_output_is_reported_at_its_exact_seq(tmp_path: Path) -> None:
