@@ -1,7 +1,9 @@
 """Tracer actor: the session as Maxim sees it (sessions, traces, generations, tool calls, errors).
 
 Consumes: the conversation events (``PROJECTION_EVENTS``: items, transcripts, assistant text, function calls,
-``response.done``, our own commands, whose ``function_call_output`` items are the tool results),
+``response.done``, our own commands, whose ``function_call_output`` items are the tool results), the audio
+that each turn's attachments are cut from (``AUDIO_EVENTS``: capture chunks, the VAD's speech span, assistant
+deltas, playback progress and finish; see audio.py),
 ``ResponseCreated``, the errors (``ServerError``, ``ProtocolViolation``, ``ActorFailed``, ``SessionFailed``),
 and, when their modules are loaded, the tools' and summariser's events, found by tag (``tool.result``,
 ``tool.rejected``, ``summary.*``) so that this actor does not depend on them.
@@ -12,8 +14,11 @@ Backend: with ``MAXIM_API_KEY`` and ``MAXIM_LOG_REPO_ID`` the maxim-py logger (`
 explicitly: the SDK does not read it), else ``<journal>.trace.jsonl`` with the same operations, else nothing.
 Keys are read from ``environ`` and never written anywhere.
 
-Buffer and drop policy: an inbox of 1024 events; nothing it consumes is droppable. Applying an operation only
-queues it (the SDK uploads from its own threads every 10 s), so a slow Maxim never slows the event loop.
+Buffer and drop policy: an inbox of 1024 events; only capture chunks are droppable (a tracer that falls behind
+loses audio from an attachment, journaled as ``bus.dropped``, never slows capture). Applying an operation only
+queues it (the SDK uploads logs and attachments from its own threads; attachment uploads are bounded by
+``flush_timeout_s`` like every request), so a slow Maxim never slows the event loop. The local file is flushed
+at least every second.
 At end of input it records what is still open, ends the session, and closes the backend in a worker thread;
 on cancellation it does the same under a shield. Either way the close is bounded by ``flush_timeout_s``: a
 slow or dead Maxim delays the end of the session by at most that much (the SDK's requests are bounded too,
@@ -30,7 +35,8 @@ from typing import Any
 
 import trio
 
-from actors.tracer.backends import JsonlBackend, MaximBackend, make_backend
+from actors.tracer.audio import AUDIO_EVENTS
+from actors.tracer.backends import FLUSH_INTERVAL_S, JsonlBackend, MaximBackend, make_backend
 from actors.tracer.core import NAME, OPTIONAL_TAGS, TraceCore
 from actors.tracer.ops import Op
 from events.base import Event, registered_tags
@@ -42,7 +48,7 @@ from pipeline.runtime import ActorContext, ActorSpec
 
 __all__ = ["CONSUMES", "NAME", "tracer_actor"]
 
-CONSUMES: frozenset[type[Event]] = PROJECTION_EVENTS | {
+CONSUMES: frozenset[type[Event]] = PROJECTION_EVENTS | AUDIO_EVENTS | {
     ResponseCreated,
     ServerError,
     ProtocolViolation,
@@ -64,6 +70,13 @@ def _apply(backend: MaximBackend | JsonlBackend | None, ops: Iterable[Op], t_ns:
             backend.apply(op, t_ns)
 
 
+async def _flush_every_second(backend: JsonlBackend) -> None:
+    """A quiet session still gets its trace lines to the OS within a second (a kill -9 loses at most that)."""
+    while True:
+        await trio.sleep(FLUSH_INTERVAL_S)
+        backend.flush()
+
+
 def tracer_actor(
     *,
     journal_path: Path | str | None,
@@ -82,10 +95,14 @@ def tracer_actor(
         core = TraceCore.from_config({**config, "maxim_session_id": session_id})
         last_t_ns = 0
         try:
-            with ctx.inbox:
-                async for env in ctx.inbox:
-                    last_t_ns = env.t_ns
-                    _apply(backend, core.handle(env), env.t_ns)
+            async with trio.open_nursery() as nursery:
+                if isinstance(backend, JsonlBackend):
+                    nursery.start_soon(_flush_every_second, backend)
+                with ctx.inbox:
+                    async for env in ctx.inbox:
+                        last_t_ns = env.t_ns
+                        _apply(backend, core.handle(env), env.t_ns)
+                nursery.cancel_scope.cancel()
         finally:
             with trio.move_on_after(flush_timeout_s, shield=True):
                 _apply(backend, core.finish(), last_t_ns)

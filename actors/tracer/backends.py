@@ -33,21 +33,36 @@ class TraceBackend(Protocol):
     def close(self) -> None: ...
 
 
+FLUSH_INTERVAL_S = 1.0  # a kill -9 loses at most this much of the local trace
+
+
 class JsonlBackend:
     """The trace structure as JSON lines: ``{"t_ns", "op", "id", "data"}``, one operation per line (mode 0600:
-    it holds what the user said)."""
+    it holds what the user said). An audio attachment is written as its session-time span (``span_t_ns``) and
+    size, never its bytes: the journal holds the audio. Lines reach the OS at least every
+    ``FLUSH_INTERVAL_S`` (on a write after that long, and from the shell's timer when nothing is written)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self._file = os.fdopen(fd, "w", encoding="utf-8")
+        self._flushed_at = time.monotonic()
 
     def apply(self, op: Op, t_ns: int) -> None:
-        record = {"t_ns": t_ns, "op": op.kind, "id": op.id, "data": op.data}
+        data = op.data
+        if op.kind == "attachment":
+            data = {k: v for k, v in data.items() if k != "pcm"}
+            data["bytes"] = len(op.data.get("pcm", b""))
+            data["span_t_ns"] = [op.data.get("start_t_ns"), op.data.get("end_t_ns")]
+        record = {"t_ns": t_ns, "op": op.kind, "id": op.id, "data": data}
         self._file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        if time.monotonic() - self._flushed_at >= FLUSH_INTERVAL_S:
+            self.flush()
 
     def flush(self) -> None:
-        self._file.flush()
+        if not self._file.closed:
+            self._file.flush()
+        self._flushed_at = time.monotonic()
 
     def close(self) -> None:
         if not self._file.closed:
@@ -65,8 +80,19 @@ class MaximBackend:
         self._api = self._logger.writer.maxim_api
         self._api.connection_pool.client.timeout = httpx.Timeout(http_timeout_s)
         self._api.max_retries = 1
+        # attachments go to a signed URL with the SDK's own timeouts (15 s to connect, 60 s to read): bound them
+        # like every other request, so a slow store cannot hold the upload workers (or the exit) for minutes
+        self._http_timeout_s = http_timeout_s
+        self._api.upload_to_signed_url = self._upload  # type: ignore[method-assign]
         self._wall_offset_ns: int | None = None
         self.base_url = base_url
+
+    def _upload(self, url: str, data: bytes, mime_type: str) -> bool:
+        import httpx
+
+        response = httpx.put(url, content=data, headers={"Content-Type": mime_type}, timeout=self._http_timeout_s)
+        response.raise_for_status()
+        return True
 
     def __repr__(self) -> str:  # never the key
         return f"MaximBackend(base_url={self.base_url!r})"
@@ -118,8 +144,30 @@ class MaximBackend:
             log.tool_call_result(op.id, str(d["result"]))
         elif kind == "tool_call.error":
             log.tool_call_error(op.id, {"message": d["message"], "code": d.get("code"), "type": d.get("type")})
+        elif kind == "attachment":
+            self._attach(op, when)
         else:
             raise ValueError(f"unknown trace operation {kind!r}")
+
+    def _attach(self, op: Op, when: datetime) -> None:
+        """A WAV on the turn's trace: queued here, uploaded by the SDK's upload workers (never on the loop)."""
+        from maxim.logger.components.attachment import FileDataAttachment
+
+        from actors.tracer.audio import wav_bytes
+
+        d = op.data
+        metadata = {k: d[k] for k in ("start_t_ns", "end_t_ns", "duration_ms", "audio_start_ms", "audio_end_ms",
+                                      "played_ms", "received_ms", "interrupted", "response_id") if k in d}  # fmt: skip
+        attachment = FileDataAttachment(
+            data=wav_bytes(bytes(d["pcm"]), int(d.get("rate", 24000))),
+            id=op.id,
+            name=str(d["name"]),
+            mime_type="audio/wav",
+            tags={"role": str(d["role"]), "item_id": str(d["item_id"])},
+            metadata=metadata,
+            timestamp=int(when.timestamp() * 1000),
+        )
+        self._logger.trace_add_attachment(str(d["trace_id"]), attachment)
 
     def close(self) -> None:
         """Push what is queued (one bounded attempt per request) and join the SDK's upload workers."""

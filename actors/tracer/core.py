@@ -19,6 +19,11 @@ A run is one trace *session*. Inside it:
   ``summary.applied`` / ``summary.abandoned``, matched by tag), holding the summary-model generation.
 * **errors** (``ServerError``, ``ProtocolViolation``, ``ActorFailed``, ``SessionFailed``) on the open turn's
   trace, or on a one-error trace when no turn is open.
+* **audio attachments** (``attachment``): each user turn's speech as the server heard it and each assistant
+  item's audio as it was played (cut where a barge-in cut it), as mono WAV data on the turn's trace, cut by
+  ``AudioCutter`` (audio.py) from the capture chunks, the VAD span, the deltas and playback's reports. The
+  operation carries the PCM and its session-time span; a backend makes it a Maxim ``FileDataAttachment`` or,
+  in the local file, a span without the bytes.
 
 A turn's trace ends when a response of it finishes without function calls (the reply is complete) and no
 other response of it is still running, or, once a newer turn has started, when its last response finishes.
@@ -36,6 +41,7 @@ from typing import Any
 
 import attrs
 
+from actors.tracer.audio import AUDIO_EVENTS, RATE, AudioCut, AudioCutter
 from actors.tracer.ops import Op, chat_usage, parse_tags, safe_id, tool_error
 from events.base import thaw
 from events.commands import ClientCommand
@@ -134,6 +140,10 @@ class TraceCore:
         self._tool_calls: dict[str, _ToolCall] = {}
         self._summaries: dict[str, _Summary] = {}
         self._ops: list[Op] = []
+        self.audio = AudioCutter()
+        self._trace_of_response: dict[str, str] = {}
+        self._pending_audio: dict[str, AudioCut] = {}  # user speech cut before its item (and trace) exists
+        self._last_t_ns = 0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TraceCore:
@@ -155,7 +165,12 @@ class TraceCore:
             self.state = TracerState.TRACING
             self._emit("session.start", self.session_id, name=self.session_name, tags=self.session_tags)
         self.conversation.apply(env)
+        self._last_t_ns = env.t_ns
         ev = env.event
+        if type(ev) in AUDIO_EVENTS:
+            for cut in self.audio.apply(env):
+                self._attach(cut)
+            return self._ops
         if isinstance(ev, ItemAdded):
             if ev.item_type == "message" and ev.role == "user":
                 self._on_user_item(ev.item_id)
@@ -192,6 +207,8 @@ class TraceCore:
             self.state = TracerState.FINISHED
             return []
         self._ops = []
+        for cut in self.audio.finish(self._last_t_ns):
+            self._attach(cut)
         for response_id, response in list(self._responses.items()):
             gen_id = self._next_id("gen")
             self._emit("generation.start", gen_id, **self._generation_head(response, response_id))
@@ -231,6 +248,9 @@ class TraceCore:
         if turn is not None and turn.text is not None:  # typed text, or a transcript that came first
             trace.user_text = turn.text
             self._emit("trace.update", trace.id, input=turn.text)
+        speech = self._pending_audio.pop(item_id, None)
+        if speech is not None:
+            self._attach(speech)
 
     def _open_trace(self, name: str, **tags: str) -> _Trace:
         trace = _Trace(id=self._next_id("trace"))
@@ -276,6 +296,7 @@ class TraceCore:
             trace = self._current_or_new()
             response = _Response(trace_id=trace.id, created_t_ns=t_ns, context_len=len(trace.context))
             self._responses[response_id] = response
+            self._trace_of_response[response_id] = trace.id
             trace.open_responses.add(response_id)
         return response
 
@@ -446,6 +467,37 @@ class TraceCore:
         if current is None:
             trace.state = TraceState.ENDED
             self._emit("trace.end", trace.id)
+
+    # -- audio ----------------------------------------------------------------------------------------------
+
+    def _attach(self, cut: AudioCut) -> None:
+        """The cut as a WAV attachment on its turn's trace (the user's once its item's trace exists)."""
+        if cut.role == "user":
+            trace_id = self._trace_of_item.get(cut.item_id)
+            if trace_id is None:
+                self._pending_audio[cut.item_id] = cut
+                while len(self._pending_audio) > 16:  # speech whose item never came
+                    del self._pending_audio[next(iter(self._pending_audio))]
+                return
+        else:
+            trace_id = self._trace_of_response.get(str(cut.detail.get("response_id")))
+            if trace_id is None:
+                return
+        self._emit(
+            "attachment",
+            self._next_id("attachment"),
+            trace_id=trace_id,
+            name=f"{cut.role}-{cut.item_id}.wav",
+            role=cut.role,
+            item_id=cut.item_id,
+            mime_type="audio/wav",
+            rate=RATE,
+            pcm=cut.pcm,
+            start_t_ns=cut.start_t_ns,
+            end_t_ns=cut.end_t_ns,
+            duration_ms=cut.duration_ms,
+            **cut.detail,
+        )
 
     # -- helpers --------------------------------------------------------------------------------------------
 

@@ -3,7 +3,9 @@
 ``FakeMaxim("answer")`` answers ``{}`` (what maxim-py's ``push_logs`` accepts); ``"silent"`` accepts
 connections (the kernel's backlog) but never reads or answers; ``"refuse"`` is a port nobody listens on.
 maxim-py pushes commit logs as ``POST /api/sdk/v3/log?id=<repo>`` whose body is lines of
-``<entity>{id=<id>,action=<action>,data=<json>}``; ``commit_logs`` parses them back.
+``<entity>{id=<id>,action=<action>,data=<json>}``; ``commit_logs`` parses them back. Attachments are
+uploaded as the real service has it: ``GET .../attachments/upload-url`` answers a signed URL (here, this
+server's ``/upload/...``), to which the SDK ``PUT``s the bytes; ``uploads`` returns them.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
 
 import attrs
 
+UPLOAD_URL = "/api/sdk/v1/log-repositories/attachments/upload-url"
 LINE = re.compile(r"^(?P<entity>\w+)\{id=(?P<id>[^,]+),action=(?P<action>[^,]+),data=(?P<data>.*)\}$")
 
 
@@ -27,6 +31,7 @@ class Request:
     path: str
     api_key: str | None
     body: str
+    raw: bytes = b""
 
 
 @attrs.frozen
@@ -65,20 +70,25 @@ class FakeMaxim:
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         requests = self.requests
+        fake = self  # its port is known once the server is bound, after this class is made
 
         class Handler(BaseHTTPRequestHandler):
             def _record(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length).decode() if length else ""
-                requests.append(Request(self.command, self.path, self.headers.get("x-maxim-api-key"), body))
+                raw = self.rfile.read(length) if length else b""
+                body = raw.decode(errors="replace")
+                requests.append(Request(self.command, self.path, self.headers.get("x-maxim-api-key"), body, raw))
                 payload = b"{}"
+                if self.path.startswith(UPLOAD_URL):
+                    key = parse_qs(urlsplit(self.path).query).get("key", [""])[0]
+                    payload = json.dumps({"data": {"url": f"{fake.base_url}/upload/{quote(key, safe='')}"}}).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_GET = do_POST = _record
+            do_GET = do_POST = do_PUT = _record
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass
@@ -88,11 +98,17 @@ class FakeMaxim:
     def commit_logs(self) -> list[CommitLog]:
         logs = []
         for request in self.requests:
+            if not request.path.startswith("/api/sdk/v3/log"):
+                continue
             for line in request.body.splitlines():
                 match = LINE.match(line)
                 assert match is not None, line
                 logs.append(CommitLog(match["entity"], match["id"], match["action"], json.loads(match["data"])))
         return logs
+
+    def uploads(self) -> list[Request]:
+        """The attachment bytes the SDK put to the signed URLs."""
+        return [r for r in self.requests if r.method == "PUT" and r.path.startswith("/upload/")]
 
     def close(self) -> None:
         if self._server is not None:
