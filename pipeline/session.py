@@ -143,16 +143,22 @@ def _demo_script() -> list[str]:
     return list(DEMO_SCRIPT)
 
 
-def check_output(path: Path, flag: str, *, overwrite: bool) -> None:
+def check_output(path: Path, flag: str, *, overwrite: bool, created: list[Path] | None = None) -> None:
     """Make ``path``'s folder and make sure the file can be created there; one line (``SessionSetupError``)
-    saying why not. An existing file is an error unless ``overwrite``."""
+    saying why not. An existing file is an error unless ``overwrite``. Folders made are added to ``created``."""
     parent = path.parent
+    missing = [p for p in (parent, *parent.parents) if not p.exists()]
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        for folder in reversed(missing):
+            folder.mkdir()
+            if created is not None:
+                created.append(folder)
     except (FileExistsError, NotADirectoryError):
         raise SessionSetupError(f"{flag} {path}: cannot create its folder {parent}: a file is in the way") from None
     except OSError as exc:
         raise SessionSetupError(f"{flag} {path}: cannot create its folder {parent}: {exc.strerror}") from None
+    if not parent.is_dir():
+        raise SessionSetupError(f"{flag} {path}: cannot create its folder {parent}: a file is in the way")
     if path.is_dir():
         raise SessionSetupError(f"{flag} {path}: is a folder, not a file")
     if path.exists() or path.is_symlink():
@@ -171,14 +177,22 @@ def check_output(path: Path, flag: str, *, overwrite: bool) -> None:
 
 def check_outputs(config: RunConfig, journal: Path, audio: Path | None) -> None:
     """Every file the session will write can be written (folders created): journal, WAV, and the trace
-    file beside the journal (same folder, so the journal's check covers it)."""
+    file beside the journal (same folder, so the journal's check covers it). When one cannot, the folders
+    made for the others are removed again: a setup error leaves nothing behind."""
     overwrite = bool(getattr(config, "overwrite", False))
     if audio is not None and os.path.abspath(audio) == os.path.abspath(journal):
         raise SessionSetupError(f"--output {audio}: is the journal's own path; choose another")
-    check_output(journal, "--journal" if config.journal else "journal", overwrite=overwrite)
-    if audio is not None:
-        explicit = config.output not in (None, "wav")
-        check_output(audio, "--output" if explicit else "audio output", overwrite=overwrite)
+    created: list[Path] = []
+    try:
+        check_output(journal, "--journal" if config.journal else "journal", overwrite=overwrite, created=created)
+        if audio is not None:
+            explicit = config.output not in (None, "wav")
+            check_output(audio, "--output" if explicit else "audio output", overwrite=overwrite, created=created)
+    except SessionSetupError:
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def make_sink(config: RunConfig, audio: Path | None) -> Sink:

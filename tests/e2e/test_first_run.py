@@ -137,6 +137,14 @@ def test_an_output_under_a_file_is_one_line_before_anything_starts(tmp_path: Pat
     assert message.startswith(f"--{which} {bad}: cannot create its folder") and "\n" not in message
 
 
+def test_a_setup_error_leaves_no_folder_behind(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("in the way")
+    config = RunConfig(journal=tmp_path / "new" / "deeper" / "j.rtpj", output=str(tmp_path / "file" / "x.wav"))
+    with pytest.raises(SessionSetupError, match="a file is in the way"):
+        check_outputs(config, *default_paths(config))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
 def test_an_output_in_a_read_only_folder_is_one_line(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
