@@ -1,7 +1,9 @@
 """`rtpipe journal-demo`: a journaled session of generated audio through the meter actor, then its replay.
 
 It shows the foundation end to end without a server: a generator capture source (tone bursts and silence,
-paced in real time unless ``--fast``), the meter core, the bus, the journal, and ``replay --verify``.
+paced in real time unless ``--fast``), the meter core, the bus, the journal, and the same verification
+``rtpipe replay --verify`` prints (the actors that ran, nothing else), so the two always agree. It exits 1
+when that verification fails.
 """
 
 from __future__ import annotations
@@ -10,25 +12,20 @@ import argparse
 import math
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import trio
+from pipeline.cli import UsageError
 
-from actors.meter.actor import meter_actor
-from events.audio import AudioChunk, CaptureEnded
-from pipeline.bus import Bus
-from pipeline.clock import TrioClock
-from pipeline.commands.inspect_cmd import render, summarise
-from pipeline.journal import JournalWriter, load_envelopes, make_header
-from pipeline.registry import replayable_actors
-from pipeline.replay import replay
-from pipeline.runtime import ActorContext, ActorSpec, run_session
+if TYPE_CHECKING:
+    from pipeline.runtime import ActorSpec
 
 RATE = 24000
 
 
 def tone_chunks(seconds: float, chunk_ms: int) -> list[bytes]:
     """Half-second 440 Hz bursts separated by half-second silences, as PCM16 chunks."""
+    import numpy as np
+
     total = int(seconds * RATE)
     t = np.arange(total) / RATE
     on = (np.floor(t * 2) % 2 == 0).astype(np.float64)
@@ -39,6 +36,11 @@ def tone_chunks(seconds: float, chunk_ms: int) -> list[bytes]:
 
 
 def generator_capture(chunks: list[bytes], chunk_ms: int, fast: bool) -> ActorSpec:
+    import trio
+
+    from events.audio import AudioChunk, CaptureEnded
+    from pipeline.runtime import ActorContext, ActorSpec
+
     async def shell(ctx: ActorContext) -> None:
         with ctx.inbox:
             start = trio.current_time()
@@ -52,13 +54,33 @@ def generator_capture(chunks: list[bytes], chunk_ms: int, fast: bool) -> ActorSp
 
 
 def handle(args: argparse.Namespace) -> int:
+    import trio
+
+    from actors.meter.actor import meter_actor
+    from pipeline.bus import Bus
+    from pipeline.clock import TrioClock
+    from pipeline.commands.inspect_cmd import render, summarise
+    from pipeline.commands.replay_cmd import verify_journal
+    from pipeline.journal import JournalWriter, load_envelopes, make_header
+    from pipeline.runtime import run_session
+
+    if not (math.isfinite(args.seconds) and args.seconds > 0):
+        raise UsageError(f"--seconds {args.seconds}: must be a number of seconds above 0")
+    if args.chunk_ms <= 0:
+        raise UsageError(f"--chunk-ms {args.chunk_ms}: must be a number of milliseconds above 0 (e.g. 40)")
     path = Path(args.journal or f"journals/demo-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}.rtpj")
     config = {"meter_window_chunks": 12, "chunk_ms": args.chunk_ms, "source": "generator"}
+    try:
+        writer = JournalWriter(path, make_header(config))
+    except FileExistsError:
+        raise UsageError(f"{path}: already exists (a journal is never overwritten)") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot create the journal ({exc.strerror})") from None
 
     async def main() -> None:
-        journal = JournalWriter(path, make_header(config))
-        bus = Bus(clock=TrioClock(), journal=journal)
-        specs = [generator_capture(tone_chunks(args.seconds, args.chunk_ms), args.chunk_ms, args.fast), meter_actor(12)]
+        bus = Bus(clock=TrioClock(), journal=writer)
+        chunks = tone_chunks(args.seconds, args.chunk_ms)
+        specs = [generator_capture(chunks, args.chunk_ms, args.fast), meter_actor(12)]
         outcome = await run_session(specs, bus=bus, end_when=["capture"])
         if not outcome.ok:
             raise SystemExit(f"rtpipe journal-demo: {outcome.failed_actor} failed: {outcome.error}")
@@ -66,10 +88,11 @@ def handle(args: argparse.Namespace) -> int:
     trio.run(main)
     journal, envelopes = load_envelopes(path)
     print(render(summarise(journal)))
-    for report in replay(envelopes, list(replayable_actors().values()), journal.header.config if journal.header else {}):
-        print(f"replay {report.actor}: fed {report.fed}, compared {report.compared}, divergences {report.divergences}")
+    verification = verify_journal(journal, envelopes)
+    print("replay (as `rtpipe replay --verify` reports it):")
+    print("\n".join(f"  {line}" for line in verification.lines))
     print(f"journal: {path}")
-    return 0
+    return 0 if verification.ok else 1
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,22 +1,35 @@
-"""`rtpipe inspect JOURNAL`: what a journal holds, and where and why it ends."""
+"""`rtpipe inspect JOURNAL`: what a journal holds, where and why it ends, and what is damaged.
+
+``--follow`` prints records as they are appended and returns at the close marker, when the writer is gone
+(its lock is free) and nothing more arrives, or after ``--idle-timeout`` seconds without new data. A reader
+that closes our output (``| head``) ends the command quietly.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
+import textwrap
 from collections import Counter
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-import attrs
-
-from events.base import EventError
 from pipeline.cli import UsageError
-from pipeline.journal import Journal, JournalEnd, JournalError, JournalHeader, RawRecord, follow, read_journal
-from pipeline.ledger import Ledger
+
+if TYPE_CHECKING:
+    from pipeline.journal import Journal
+    from pipeline.ledger import Ledger
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as the CLI reports a closed stdout
+WIDTH = 100
 
 
 def summarise(journal: Journal) -> dict[str, Any]:
+    import attrs
+
     records = journal.records
     by_tag = Counter(r.tag for r in records)
     by_source = Counter(r.source for r in records)
@@ -40,14 +53,71 @@ def summarise(journal: Journal) -> dict[str, Any]:
             "offset": journal.end.offset,
             "records": journal.end.records,
             "detail": journal.end.detail,
+            "after_close": journal.end.after_close,
             "text": journal.end.describe(),
         },
+        "clean": journal.clean,
+        "records_skipped": journal.records_skipped,
+        "corrupt_spans": [_span_dict(span) for span in journal.corrupt_spans],
     }
 
 
-def _short(value: Any, limit: int = 48) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _span_dict(span: Any) -> dict[str, Any]:
+    return {
+        "start": span.start,
+        "end": span.end,
+        "size": span.size,
+        "records_lost": span.records_lost,
+        "detail": span.detail,
+        "text": span.describe(),
+    }
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value if value else '""'
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def config_lines(config: Mapping[str, Any], indent: int = 2, width: int = WIDTH) -> list[str]:
+    """A configuration as an indented block: one key a line, nested maps indented under their key, lists of
+    maps as ``-`` items, long values wrapped (never cut) with continuation lines under the value."""
+    lines: list[str] = []
+    pad = " " * indent
+    scalar_keys = [str(k) for k, v in config.items() if not _is_block(v)]
+    key_width = min(max((len(k) for k in scalar_keys), default=0), 28)
+    for key in sorted(config, key=str):
+        value = config[key]
+        if isinstance(value, Mapping) and value:
+            lines.append(f"{pad}{key}:")
+            lines += config_lines(value, indent + 2, width)
+        elif _is_block(value):
+            lines.append(f"{pad}{key}:")
+            for item in value:
+                sub = config_lines(item, indent + 4, width) if isinstance(item, Mapping) and item else []
+                if sub:
+                    lines.append(f"{pad}  - {sub[0].lstrip()}")
+                    lines += sub[1:]
+                else:
+                    lines += _wrapped(f"{pad}  - ", _scalar(item), width)
+        else:
+            lines += _wrapped(f"{pad}{key!s:<{key_width}}  ", _scalar(value), width)
+    return lines
+
+
+def _is_block(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return bool(value)
+    return isinstance(value, list | tuple) and any(isinstance(v, Mapping) for v in value)
+
+
+def _wrapped(lead: str, text: str, width: int) -> list[str]:
+    avail = max(width - len(lead), 30)
+    out: list[str] = []
+    for paragraph in text.split("\n"):
+        out += textwrap.wrap(paragraph, avail, break_long_words=False, break_on_hyphens=False) or [""]
+    hang = " " * len(lead)
+    return [(lead if i == 0 else hang) + line for i, line in enumerate(out)]
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -56,8 +126,13 @@ def render(summary: dict[str, Any]) -> str:
     if header:
         lines.append(f"software  {header['software']}   session {header['session_id']}")
         lines.append(f"started   {header['started_wall']}")
-        config = ", ".join(f"{k}={_short(v)}" for k, v in sorted(header["config"].items()))
-        lines.append(f"config    {config or '-'}")
+        if header["config"]:
+            lines.append("config")
+            lines += config_lines(header["config"])
+        else:
+            lines.append("config    -")
+    else:
+        lines.append("header    unreadable")
     lines.append(f"records   {summary['records']}   duration {summary['duration_s']:.3f}s")
     drops = summary["drops"]
     lines.append(f"drops     {drops['bus']} bus drops, {drops['capture_chunks']} capture chunks lost")
@@ -66,30 +141,61 @@ def render(summary: dict[str, Any]) -> str:
     lines.append("by actor:")
     lines += [f"  {src:<40} {n:>8}" for src, n in summary["by_source"].items()]
     lines.append(f"end       {summary['end']['text']}")
+    spans = summary["corrupt_spans"]
+    if spans:
+        skipped = summary["records_skipped"]
+        lost = "an unknown number of records" if skipped is None else f"{skipped} record{'s' * (skipped != 1)}"
+        lines.append(f"corrupt   {len(spans)} span{'s' * (len(spans) != 1)}, {lost} skipped:")
+        lines += [f"  {span['text']}" for span in spans]
     return "\n".join(lines)
 
 
-def _follow(path: str, as_json: bool) -> int:
-    for item in follow(path):
+def _follow(path: str, as_json: bool, idle_timeout: float | None) -> int:
+    import attrs
+
+    from pipeline.journal import CorruptSpan, JournalHeader, RawRecord, follow
+
+    for item in follow(path, stop_after_idle_s=idle_timeout):
+        out: Any
         if isinstance(item, JournalHeader):
-            out: Any = {"header": attrs.asdict(item)} if as_json else f"header  {item.software} session {item.session_id}"
+            out = {"header": attrs.asdict(item)} if as_json else f"header  {item.software} session {item.session_id}"
         elif isinstance(item, RawRecord):
             if as_json:
                 out = {"seq": item.seq, "t_ns": item.t_ns, "source": item.source, "cause": item.cause, "tag": item.tag}
             else:
                 cause = "-" if item.cause is None else item.cause
                 out = f"{item.seq:>7} {item.t_ns / 1e9:>10.3f}s {item.source:<12} {item.tag:<36} cause {cause}"
+        elif isinstance(item, CorruptSpan):
+            out = {"corrupt": _span_dict(item)} if as_json else f"corrupt {item.describe()}"
         else:
-            assert isinstance(item, JournalEnd)
             out = {"end": item.reason.value, "text": item.describe()} if as_json else f"end     {item.describe()}"
-        print(json.dumps(out) if as_json else out, flush=True)
+        print(json.dumps(out, default=str) if as_json else out, flush=True)
     return 0
 
 
+def _quiet_when_output_closes(run: Callable[[], int]) -> int:
+    try:
+        return run()
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly, and keep Python's final flush from complaining
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
 def handle(args: argparse.Namespace) -> int:
+    from pipeline.journal import JournalError, read_journal
+
+    timeout = args.idle_timeout
+    if timeout is not None:
+        if not args.follow:
+            raise UsageError("--idle-timeout only applies with --follow")
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise UsageError(f"--idle-timeout {timeout}: must be a number of seconds above 0")
     try:
         if args.follow:
-            return _follow(args.journal, args.json)
+            return _quiet_when_output_closes(lambda: _follow(args.journal, args.json, timeout))
         journal = read_journal(args.journal)
     except JournalError as exc:
         raise UsageError(str(exc)) from None
@@ -97,19 +203,26 @@ def handle(args: argparse.Namespace) -> int:
     ledger = _ledger(journal)
     if ledger is not None:
         summary["ledger"] = ledger.as_dict()
-    if args.json:
-        json.dump(summary, sys.stdout, indent=2, default=str)
-        print()
-    else:
-        print(render(summary))
-        if ledger is not None and ledger.responses:
-            print("cost ledger:")
-            print(ledger.render())
-    return 0
+
+    def show() -> int:
+        if args.json:
+            json.dump(summary, sys.stdout, indent=2, default=str)
+            print()
+        else:
+            print(render(summary))
+            if ledger is not None and ledger.responses:
+                print("cost ledger:")
+                print(ledger.render())
+        sys.stdout.flush()
+        return 0
+
+    return _quiet_when_output_closes(show)
 
 
 def _ledger(journal: Journal) -> Ledger | None:
     """The cost ledger, when the journal's events still decode (a torn tail is fine: what came before)."""
+    from events.base import EventError
+    from pipeline.ledger import Ledger
     from pipeline.registry import replayable_actors
 
     replayable_actors()  # registers every actor's event families
@@ -125,9 +238,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "inspect",
         help="show a journal's header, counts per tag and actor, drops, and where it ends",
         description="Summarise a journal: header (with secrets already removed), duration, counts per tag and "
-        "per actor, drops, and where and why the journal ends (closed, open, torn tail, corrupt).",
+        "per actor, drops, where and why the journal ends (closed, open, torn tail, corrupt), and every corrupt "
+        "span the reader skipped, with its byte offsets.",
     )
     p.add_argument("journal", help="path to a .rtpj journal")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--follow", action="store_true", help="print records as they are appended, until the journal closes")
+    p.add_argument(
+        "--follow",
+        action="store_true",
+        help="print records as they are appended, until the journal closes or its writer is gone",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        metavar="S",
+        help="with --follow: stop after S seconds without new data, whatever the writer does",
+    )
     p.set_defaults(handler=handle)

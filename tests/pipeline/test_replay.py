@@ -74,3 +74,26 @@ async def test_wrong_config_diverges_from_the_first_output(tmp_path: Path) -> No
     assert report.divergences == 8
     assert report.first is not None and report.first.expected == ToyDoubled(n=9, running_total=9)
 
+
+
+async def test_a_truncated_journal_does_not_count_outputs_lost_past_its_end(tmp_path: Path) -> None:
+    path = tmp_path / "k.rtpj"
+    await record_session(path)
+    _, envs = load_envelopes(path)
+    last_output = max(e.seq for e in envs if isinstance(e.event, ToyDoubled))
+    kept = [e for e in envs if e.seq < last_output]  # the writer died just before the last output
+    closed = replay_actor(kept, DOUBLER, {"factor": 3})
+    assert (closed.divergences, closed.past_end) == (1, 0)  # in a closed journal a missing output diverges
+    torn = replay_actor(kept, DOUBLER, {"factor": 3}, truncated=True)
+    assert (torn.divergences, torn.past_end, torn.first) == (0, 1, None)
+
+
+async def test_an_output_missing_before_the_end_still_diverges_in_a_truncated_journal(tmp_path: Path) -> None:
+    path = tmp_path / "m.rtpj"
+    await record_session(path)
+    _, envs = load_envelopes(path)
+    outputs = [e for e in envs if isinstance(e.event, ToyDoubled)]
+    kept = [e for e in envs if e.seq != outputs[2].seq]  # a later output is recorded: this one cannot be past the end
+    report = replay_actor(kept, DOUBLER, {"factor": 3}, truncated=True)
+    assert report.divergences == 1 and report.past_end == 0
+    assert report.first is not None and report.first.expected is None and report.first.got == outputs[2].event
