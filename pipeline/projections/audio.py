@@ -38,7 +38,8 @@ from pipeline.projections.recording import Recording
 
 RATE = 24000
 TOLERANCE_MS = 80  # scheduling jitter in a real-time journal: two capture chunks
-FLUSH_SAMPLES = RATE  # write in one-second batches
+FLUSH_SAMPLES = 10 * RATE  # write in ten-second batches
+RUN_CHUNKS = 250  # consecutive capture chunks placed as one sound (10 s of 40 ms chunks)
 
 
 @attrs.frozen(kw_only=True)
@@ -103,8 +104,10 @@ class _Renderer:
         start = max(at, side.cursor)
         side.pending.append((start, pcm))
         side.cursor = start + len(pcm)
-        if at - self.written >= FLUSH_SAMPLES:
-            self.flush(at)
+
+    def now(self, t_ns: int) -> int:
+        """The track position of session time ``t_ns`` (with the stretch so far)."""
+        return (t_ns + self.shift_ns) * RATE // 1_000_000_000
 
     def flush(self, until: int) -> None:
         """Write the track up to sample ``until`` (nothing placed later can start before it)."""
@@ -156,23 +159,37 @@ def render_records(
     move the sound); otherwise (``--fast``) each chunk is placed where it was published.
     """
     records = records if isinstance(records, list) else list(records)
-    unsent = {
-        r.payload["dropped_seq"] for r in records if r.tag == "bus.dropped" and r.payload.get("subscriber") == "uploader"
-    }
+    # one pass first: the chunks that never reached the server, and (paced) when the capture started: a paced
+    # capture is never early, so its start is the earliest (publish time - index x chunk length)
+    unsent: set[int] = set()
+    capture_start = 1 << 62
+    for r in records:
+        tag = r.tag
+        if tag == "audio.chunk":
+            p = r.payload
+            start = r.t_ns - p["index"] * (len(p["pcm"]) // 2) * 1_000_000_000 // p.get("rate", RATE)
+            if start < capture_start:
+                capture_start = start
+        elif tag == "bus.dropped" and r.payload.get("subscriber") == "uploader":
+            unsent.add(r.payload["dropped_seq"])
     item_audio: dict[str, bytearray] = {}
     played_bytes: dict[str, int] = {}
     user_chunks = unsent_chunks = played_ms = 0
-    # a paced capture is never early: its start is the earliest (publish time - index x chunk length)
-    capture_start = min(
-        (r.t_ns - r.payload["index"] * (len(r.payload["pcm"]) // 2) * 1_000_000_000 // r.payload.get("rate", RATE)
-         for r in records if r.tag == "audio.chunk"),
-        default=0,
-    )  # fmt: skip
     with wave.open(os.fspath(path), "wb") as out:
         out.setnchannels(1 if mono else 2)
         out.setsampwidth(2)
         out.setframerate(RATE)
         renderer = _Renderer(out, mono)
+        # a paced capture's consecutive chunks are one contiguous sound: placed as one run (up to RUN_CHUNKS)
+        run: list[bytes] = []
+        run_at_ns = run_t_ns = run_next = run_size = 0
+        capture_open = True
+
+        def place_run() -> None:
+            if run:
+                renderer.place(0, run_t_ns, np.frombuffer(b"".join(run), dtype="<i2"), run_at_ns)
+                run.clear()
+
         for record in records:
             tag = record.tag
             if tag == "audio.chunk":
@@ -180,10 +197,20 @@ def render_records(
                     unsent_chunks += 1
                     continue
                 user_chunks += 1
-                pcm = _pcm(record.payload["pcm"], record.payload.get("rate", RATE))
-                at_ns = None
-                if paced:  # chunk i was captured at start + i * chunk length: jitter in publishing is not sound
-                    at_ns = capture_start + record.payload["index"] * len(pcm) * 1_000_000_000 // RATE
+                p = record.payload
+                data, index = p["pcm"], p["index"]
+                if paced and p.get("rate", RATE) == RATE:
+                    # chunk i was captured at start + i x chunk length: jitter in publishing is not sound
+                    if run and (index != run_next or len(data) != run_size or len(run) >= RUN_CHUNKS):
+                        place_run()
+                    if not run:
+                        run_at_ns = capture_start + index * (len(data) // 2) * 1_000_000_000 // RATE
+                        run_t_ns, run_size = record.t_ns, len(data)
+                    run.append(data)
+                    run_next = index + 1
+                    continue
+                pcm = _pcm(data, p.get("rate", RATE))
+                at_ns = capture_start + index * len(pcm) * 1_000_000_000 // RATE if paced else None
                 renderer.place(0, record.t_ns, pcm, at_ns)
             elif tag == "rt.assistant.audio.delta":
                 item_audio.setdefault(record.payload["item_id"], bytearray()).extend(record.payload["pcm"])
@@ -195,13 +222,27 @@ def render_records(
                 done = min(len(audio), record.payload["played_ms"] * RATE // 1000 * 2)
                 before = played_bytes.get(item_id, 0)
                 if done > before:
+                    place_run()  # the user's audio up to here first: the track is written in time order
                     renderer.place(1, record.t_ns, np.frombuffer(bytes(audio[before:done]), dtype="<i2"))
                     played_bytes[item_id] = done
                     played_ms += (done - before) // 2 * 1000 // RATE
             elif tag == "playback.finished":
                 item_audio.pop(record.payload["item_id"], None)
                 played_bytes.pop(record.payload["item_id"], None)
-            session_ns = max(session_ns, record.t_ns)
+            elif tag == "capture.ended":
+                place_run()
+                capture_open = False
+            # what is final: nothing placed from now on starts before the current time, nor (paced) before the
+            # next chunk's place, which a chunk published late puts before its publish time
+            safe = renderer.now(record.t_ns)
+            if paced and capture_open:  # the run not placed yet, else where the next chunk goes
+                user_ns = run_at_ns if run else capture_start + run_next * (run_size // 2) * 1_000_000_000 // RATE
+                safe = min(safe, renderer.now(user_ns))
+            if safe - renderer.written >= FLUSH_SAMPLES:
+                renderer.flush(safe)
+            if record.t_ns > session_ns:
+                session_ns = record.t_ns
+        place_run()
         end = renderer.end_at(session_ns)
         renderer.flush(end)
     return Rendered(
