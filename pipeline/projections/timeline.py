@@ -12,7 +12,8 @@ details (what ``--json`` prints). Kinds:
 * ``tool``: a function call with its arguments, anchored at ``response.function_call_arguments.done``, and
   its outcome (``ToolResult``/``ToolRejected``, else the ``function_call_output`` we sent) and duration.
 * ``summary``: a summary's outcome (applied, abandoned, skipped) with its text, what it replaced, and the
-  token window before (``SummaryApplied.window_before``) and after (the next ``response.done``).
+  token window before (``SummaryApplied.window_before``) and after (the next ``response.done`` that reports
+  one: a response cancelled before it began reports 0).
 * ``window``: the token window after each ``response.done``, with its status.
 * ``session``, ``error``, ``drop``, ``connection``: lifecycle, failures, losses (consecutive drops of one
   subscriber are one entry), connection changes (also tags this rtpipe does not know that name one).
@@ -280,10 +281,11 @@ class _Fold:
         text = f"{total:,} tokens after {ev.response_id} ({status})" if total is not None else f"{ev.response_id} ({status}), no usage"
         self.add(env, "window", text, None, response_id=ev.response_id, status=ev.status, reason=reason, total_tokens=total,
                  input_tokens=ev.usage.get("input_tokens"), output_tokens=ev.usage.get("output_tokens"))  # fmt: skip
-        for entry in self.awaiting_window:
-            entry.data["window_after"] = total
-            self.render_summary(entry)
-        self.awaiting_window.clear()
+        if total:  # a response cancelled before it began reports no window: the next one tells
+            for entry in self.awaiting_window:
+                entry.data["window_after"] = total
+                self.render_summary(entry)
+            self.awaiting_window.clear()
 
     # -- everything else ------------------------------------------------------------------------------------
 
