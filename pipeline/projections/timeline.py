@@ -331,7 +331,8 @@ class _Fold:
         self.last_drop = entry
 
     def unknown(self, record: RawRecord) -> None:
-        if any(word in record.tag for word in _CONNECTION_WORDS):
+        """A record the timeline has no rule for: shown raw when its tag names a connection change."""
+        if record.tag != "rt.connection.closed" and any(word in record.tag for word in _CONNECTION_WORDS):
             payload = {k: v for k, v in thaw(dict(record.payload)).items() if not isinstance(v, bytes | bytearray)}
             self.add(record, "connection", f"{record.tag} {_clip(str(payload), 160)}", None, tag=record.tag, payload=payload)
 
@@ -347,15 +348,11 @@ def fold(recording: Recording) -> Timeline:
 
 
 def fold_records(records: Iterable[RawRecord], duration_ns: int = 0) -> Timeline:
-    from events.base import registered_tags
-
-    known = registered_tags()
     f = _Fold()
     for record in records:
         tag = record.tag
         if tag not in TAGS:
-            if tag not in known:
-                f.unknown(record)
+            f.unknown(record)  # shown raw when it names a connection change (reconnects, resumes), known or not
             continue
         try:
             env = record.envelope()

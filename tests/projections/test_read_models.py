@@ -276,3 +276,30 @@ def test_copy_is_byte_identical_for_diff(journal: Path, tmp_path: Path, capsys: 
     code, out, _ = run(capsys, "diff", str(journal), str(copy), "--json")
     data = json.loads(out)
     assert code == 0 and not data["timing_differs"] and data["totals"]["a"] == data["totals"]["b"]
+
+
+def test_connection_changes_are_shown_even_from_tags_this_rtpipe_does_not_model(tmp_path: Path) -> None:
+    import attrs
+
+    from events.base import Event
+    from events.envelope import Envelope
+    from events.protocol import ConnectionClosed
+    from pipeline.journal import JournalWriter, make_header
+
+    @attrs.frozen(kw_only=True)
+    class Reconnected(Event):  # a newer rtpipe's event, never registered here
+        TAG = "connection.reconnected"
+        FIELDS = ("attempt", "reseeded_items")
+        attempt: int
+        reseeded_items: int
+
+    path = tmp_path / "reconnect.rtpj"
+    writer = JournalWriter(path, make_header({}))
+    writer.append(Envelope(seq=0, t_ns=1_000_000_000, source="router", cause=None, event=ConnectionClosed(code=1006, reason="")))
+    writer.append(Envelope(seq=1, t_ns=1_500_000_000, source="connection", cause=None, event=Reconnected(attempt=1, reseeded_items=4)))
+    writer.close()
+    entries = timeline.fold(Recording.load(path)).entries
+    assert [(e.kind, e.text) for e in entries] == [
+        ("connection", "closed by the server or the network (code 1006)"),
+        ("connection", "connection.reconnected {'attempt': 1, 'reseeded_items': 4}"),
+    ]
