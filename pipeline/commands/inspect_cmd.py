@@ -56,6 +56,7 @@ def summarise(journal: Journal) -> dict[str, Any]:
             "after_close": journal.end.after_close,
             "text": journal.end.describe(),
         },
+        "description": journal.describe(),
         "clean": journal.clean,
         "records_skipped": journal.records_skipped,
         "corrupt_spans": [_span_dict(span) for span in journal.corrupt_spans],
@@ -140,7 +141,7 @@ def render(summary: dict[str, Any]) -> str:
     lines += [f"  {tag:<40} {n:>8}" for tag, n in summary["by_tag"].items()]
     lines.append("by actor:")
     lines += [f"  {src:<40} {n:>8}" for src, n in summary["by_source"].items()]
-    lines.append(f"end       {summary['end']['text']}")
+    lines.append(f"end       {summary['description']}")
     spans = summary["corrupt_spans"]
     if spans:
         skipped = summary["records_skipped"]

@@ -62,6 +62,9 @@ def verify_journal(journal: Journal, envelopes: Sequence[Envelope], actor_names:
         selected = [a for name, a in actors.items() if ran is None or name in ran]
     lines: list[str] = []
     end, spans = journal.end, journal.corrupt_spans
+    if not envelopes:
+        damage = f"; {len(spans)} corrupt span{'s' * (len(spans) != 1)}" if spans else ""
+        return Verification([f"nothing to verify: the journal holds no readable records ({end.describe()}{damage})"], ok=False)
     if end.reason in (EndReason.TORN, EndReason.OPEN):
         lines.append(f"note: journal {end.describe()}; verifying the {_records(len(envelopes))} before that")
     if spans:
@@ -87,12 +90,7 @@ def verify_journal(journal: Journal, envelopes: Sequence[Envelope], actor_names:
             lines.append("(divergences may follow from the skipped records)")
         return Verification(lines, ok=False)
     if not any(r.fed for r in reports):
-        what = (
-            f"the journal holds no records ({end.describe()})"
-            if not envelopes
-            else f"none of its {_records(len(envelopes))} is an input of a replayed actor"
-        )
-        lines.append(f"nothing to verify: {what}")
+        lines.append(f"nothing to verify: none of its {_records(len(envelopes))} is an input of a replayed actor")
         return Verification(lines, ok=False)
     if spans:
         lines.append("every actor reproduces the records that could be read; the skipped ones were not verified")

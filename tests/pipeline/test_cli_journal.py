@@ -205,6 +205,13 @@ def test_golden_journals_of_every_format_replay() -> None:
         assert out.returncode == 0, (name, out.stdout)
         assert "meter          fed      25  compared       2  divergences 0" in out.stdout
         assert "every actor reproduces its record" in out.stdout
+    for name in ("v1-transcript-resolved.rtpj", "v2-transcript-resolved.rtpj"):
+        # records only (no input of any core): they read and replay, and --verify says there is nothing to verify
+        path = str(ROOT / "tests" / "golden" / name)
+        assert "closed cleanly at byte" in rtpipe("inspect", path).stdout
+        assert rtpipe("replay", path).returncode == 0
+        verify = rtpipe("replay", path, "--verify")
+        assert verify.returncode == 1 and "nothing to verify: none of its 3 records" in verify.stdout
 
 
 def test_inspect_follow_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
