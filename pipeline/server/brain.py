@@ -1,17 +1,26 @@
 """The server's model stand-in: small, deterministic replies and tool calls chosen from the words heard.
 
-`decide(context)` looks at the response's context (the conversation or the response's own input):
+`decide(turns, tools, tool_choice)` looks at the response's context (the conversation or the response's own
+input) and answers, in this order:
 
 1. after a `function_call_output` it speaks a sentence built from that output's JSON;
-2. if the user's words ask for one of the tools (by a word of its name or its description, e.g. weather,
-   time, remind) it calls it with arguments filled from the words and valid against the tool's schema
-   (required fields best effort); `tool_choice` "none" / "required" / a named function are honoured;
+2. tools: each declared function is scored against the user's last words: a word of its name counts 2, a word
+   of its description 1 (after dropping filler words, number words and plural / -ing / -er endings, with a few
+   synonyms such as rain, hot, forecast -> weather and date -> time), and once a word fits, each required
+   parameter the words fill counts 1. The best tool with a score of at least 2 is called (ties go to the one
+   declared first). Its arguments are read from the words by the tool's JSON schema
+   (`pipeline.server.arguments`: places, enum values, numbers, times, messages); a required parameter the
+   words do not give is asked for in a spoken question instead, and the answer to that question is read
+   together with the request on the next turn. `tool_choice` "none" / "required" / a named function are
+   honoured;
 3. "tell me a story" gets a long canned story (about 2.5 minutes spoken, so the token window grows), "a short
    story" a short one (about 55 seconds: streamed in under 3 s at the default pacing, so a barge-in a few
    seconds into it cuts only what was played, never what was generated: the demo's token counts repeat);
 4. "what did we talk about first" / "what did the conversation start with" answers with the first 16 words of
    the system summary at the root (or the first user words), "what language ..." names the summary's language;
-5. a greeting or a thank-you gets a greeting or a goodbye; otherwise it restates briefly what it heard.
+5. a greeting or a thank-you / goodbye gets a greeting or a goodbye;
+6. a question or request that no tool fits, while tools are on offer, gets "Sorry, I don't know how to help
+   with that."; anything else is restated briefly ("You said: ...").
 """
 
 from __future__ import annotations
@@ -22,6 +31,9 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 import attrs
+
+from pipeline.server.arguments import fill_arguments, kind_of, name_words
+from pipeline.server.words import SMALL
 
 STORY: Final = (
     "Once upon a time, in a small harbour town at the edge of a cold grey sea, there lived a lighthouse "
@@ -100,91 +112,128 @@ def _words(text: str) -> list[str]:
 
 
 def _stem(word: str) -> str:
-    return word[:5]
+    """A crude stem, the same for the request and the tools: reminders/reminder/remind, forecasts/forecast."""
+    for ending in ("ers", "ing", "er", "ed"):
+        if word.endswith(ending) and len(word) - len(ending) >= 4:
+            return word[: -len(ending)]
+    return word[:-1] if len(word) > 5 and word.endswith("s") else word
 
 
-def _tool_score(tool: dict[str, Any], words: Sequence[str]) -> int:
-    stems = {_stem(w) for w in words if w not in _STOPWORDS and len(w) > 2}
-    name_words = [w for w in re.split(r"[_\W]+", str(tool.get("name", "")).lower()) if w]
-    score = 3 * sum(1 for w in name_words if w not in _STOPWORDS and _stem(w) in stems)
-    description = [w for w in _words(str(tool.get("description", ""))) if w not in _STOPWORDS and len(w) > 3]
-    score += sum(1 for w in set(description) if _stem(w) in stems)
+# Words people use for what a tool's name says (each maps to a name word it stands for).
+_SYNONYMS: Final = {
+    **dict.fromkeys("rain raining rainy sunny snow snowing hot cold warm temperature forecast windy umbrella".split(), "weather"),
+    **dict.fromkeys("clock o'clock date day".split(), "time"),
+    "remember": "remind",
+}
+
+
+def _content(words: Sequence[str]) -> set[str]:
+    return {_stem(w) for w in words if w not in _STOPWORDS and w not in SMALL and len(w) > 2}
+
+
+def tool_score(tool: dict[str, Any], words: Sequence[str], heard: str) -> int:
+    """How well the request fits the tool: 2 per word of its name said (or a synonym of one), 1 per word of
+    its description, and, once some word fits, 1 per required parameter the words fill."""
+    said = _content(words) | {_stem(_SYNONYMS[w]) for w in words if w in _SYNONYMS}
+    name = _content(name_words(str(tool.get("name", ""))))
+    described = _content(_words(str(tool.get("description", "")))) - name
+    score = 2 * len(said & name) + len(said & described)
+    if score:
+        parameters = tool.get("parameters") if isinstance(tool.get("parameters"), dict) else {}
+        required = set((parameters or {}).get("required") or ())
+        score += len(required & set(fill_arguments(tool, heard).arguments))
     return score
 
 
-def _place(text: str) -> str | None:
-    match = re.search(r"\b(?:in|for|at)\s+([A-Za-z][A-Za-z .'-]*)", text)
-    if not match:
+def pick_tool(functions: Sequence[dict[str, Any]], words: Sequence[str], heard: str) -> tuple[int, dict[str, Any]] | None:
+    """(score, tool) of the best-scoring function (the first declared on a tie), or None if there are none."""
+    scored = [(tool_score(t, words, heard), -i, t) for i, t in enumerate(functions)]
+    if not scored:
         return None
-    words = []
-    for word in match.group(1).split():
-        if word.lower() in _STOPWORDS or word.lower() in ("right", "now", "today", "tomorrow", "minutes"):
-            break
-        words.append(word.strip(".,'"))
-    return " ".join(w.capitalize() for w in words) or None
-
-
-def _when(text: str) -> str | None:
-    match = re.search(
-        r"\b(in \w+ (?:seconds?|minutes?|hours?|days?)|at \d[\w: ]*|tomorrow(?: at [\w: ]+)?|tonight)", text.lower()
-    )
-    return match.group(1).strip() if match else None
-
-
-def _reminder_message(text: str) -> str:
-    match = re.search(r"\bremind(?:er)?(?: me)?(?: to| about| that)?\s+(.*)", text, re.IGNORECASE)
-    message = match.group(1) if match else text
-    when = _when(message)
-    if when:
-        message = message.lower().replace(when, "")
-    return message.strip(" .?!") or text.strip(" .?!")
-
-
-def _fill(name: str, schema: dict[str, Any], text: str, required: bool) -> Any:
-    kind = schema.get("type")
-    lowered = text.lower()
-    if schema.get("enum"):
-        for value in schema["enum"]:
-            if str(value).lower() in lowered:
-                return value
-        return schema["enum"][0] if required else None
-    if kind in ("integer", "number"):
-        match = re.search(r"-?\d+(?:\.\d+)?", text)
-        if match:
-            return int(float(match.group())) if kind == "integer" else float(match.group())
-        return (schema.get("minimum", 1) if kind == "integer" else float(schema.get("minimum", 1))) if required else None
-    if kind == "boolean":
-        return (not any(w in lowered.split() for w in ("no", "not", "off", "false"))) if required else None
-    if kind == "array":
-        return [] if required else None
-    if kind == "object":
-        return {} if required else None
-    key = name.lower()
-    if any(k in key for k in ("location", "city", "place", "where", "region", "country")):
-        place = _place(text)
-        return place or ("unknown" if required else None)
-    if any(k in key for k in ("timezone", "zone", "tz")):
-        place = _place(text)
-        return place or ("UTC" if required else None)
-    if any(k in key for k in ("time", "when", "date", "at", "delay")):
-        return _when(text) or ("in 5 minutes" if required else None)
-    if any(k in key for k in ("message", "text", "note", "title", "what", "task", "content", "reminder")):
-        return _reminder_message(text)
-    return text.strip() if required else None
+    score, _, tool = max(scored, key=lambda s: (s[0], s[1]))
+    return score, tool
 
 
 def tool_arguments(tool: dict[str, Any], text: str) -> dict[str, Any]:
-    """Arguments for `tool` from the user's words, valid against its JSON schema where possible."""
-    parameters = tool.get("parameters") if isinstance(tool.get("parameters"), dict) else {}
-    assert isinstance(parameters, dict)
-    properties = parameters.get("properties") or {}
-    required = set(parameters.get("required") or [])
-    arguments: dict[str, Any] = {}
-    for name, schema in properties.items():
-        value = _fill(name, schema if isinstance(schema, dict) else {}, text, name in required)
-        if value is not None:
-            arguments[name] = value
-    return arguments
+    """Arguments for `tool` from the user's words, by its JSON schema (`pipeline.server.arguments`)."""
+    return fill_arguments(tool, text).arguments
+
+
+def _purpose(tool: dict[str, Any]) -> str:
+    """What the tool does, as a phrase after "To": its description's first sentence, or its name's words."""
+    description = str(tool.get("description") or "").strip().split(". ")[0].rstrip(".")
+    if description:
+        return description[0].lower() + description[1:]
+    return " ".join(name_words(str(tool.get("name", ""))))
+
+
+def _ask_phrase(name: str, schema: dict[str, Any]) -> str:
+    kind = kind_of(name, schema if isinstance(schema, dict) else {})
+    label = " ".join(name_words(name))
+    if kind == "place":
+        return "which place"
+    if kind == "zone":
+        return "which city or time zone"
+    if kind == "time":
+        return "when"
+    if kind == "message":
+        return "what it should say"
+    if kind == "person":
+        return "who"
+    if kind == "enum":
+        values = [str(v) for v in schema["enum"]]
+        return f"which {label}: " + (", ".join(values[:-1]) + " or " + values[-1] if len(values) > 1 else values[0])
+    if kind == "number":
+        return f"the {label}"
+    return f"the {label}"
+
+
+def question(tool: dict[str, Any], missing: Sequence[str]) -> str:
+    """The spoken question asking for the required parameters the words did not give."""
+    properties = (tool.get("parameters") or {}).get("properties") or {}
+    phrases = [_ask_phrase(name, properties.get(name) or {}) for name in missing]
+    joined = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    return f"To {_purpose(tool)}, please tell me {joined}."
+
+
+def _call_or_ask(tool: dict[str, Any], request: str, answer: str | None = None) -> Decision:
+    filled = fill_arguments(tool, request, answer)
+    if filled.missing:
+        return Say(question(tool, filled.missing))
+    return CallTool(name=str(tool["name"]), arguments=filled.arguments)
+
+
+def _pending_question(turns: Sequence[Turn], functions: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], str] | None:
+    """(tool, request) if the assistant's last words asked for a missing argument of the user's request before."""
+    messages = [t for t in turns if t.kind == "message" and t.role in ("user", "assistant")]
+    if len(messages) < 3 or messages[-1].role != "user" or messages[-2].role != "assistant" or messages[-3].role != "user":
+        return None
+    asked, request = messages[-2].text.strip(), messages[-3].text.strip()
+    if not asked.startswith("To ") or ", please tell me " not in asked:
+        return None
+    for tool in functions:
+        filled = fill_arguments(tool, request)
+        if filled.missing and question(tool, filled.missing) == asked:
+            return tool, request
+    return None
+
+
+_QUESTION_STARTS: Final = frozenset(
+    "what what's whats when where who whom whose why how which is are am was were can could will would do does "
+    "did should shall may might".split()
+)
+_REQUEST_STARTS: Final = frozenset(
+    "set book send turn play call order find check cancel add open close start show get give make buy translate "
+    "remind wake read search look create schedule pay transfer switch put text email note write delete remove "
+    "change update".split()
+)
+
+
+def _is_request(heard: str, words: Sequence[str]) -> bool:
+    if heard.rstrip().endswith("?") or "please" in words:
+        return True
+    first = next((w for w in words if w not in ("ok", "okay", "so", "and", "hey", "um", "well")), "")
+    return first in _QUESTION_STARTS or first in _REQUEST_STARTS or " ".join(words[:3]) in ("i want to", "i would like", "i need to")
 
 
 def _speak_output(turns: Sequence[Turn]) -> str:
@@ -242,14 +291,19 @@ def decide(turns: Sequence[Turn], tools: Sequence[dict[str, Any]], tool_choice: 
     heard = last_user.text.strip() if last_user else ""
     words = _words(heard)
     functions = [t for t in tools if t.get("type", "function") == "function" and t.get("name")]
-    if tool_choice != "none" and functions:
+    offered = bool(functions) and tool_choice != "none"
+    if offered:
+        pending = _pending_question(turns, functions)
+        if pending is not None:
+            return _call_or_ask(pending[0], pending[1], answer=heard)
         forced = None
         if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
             forced = next((t for t in functions if t["name"] == tool_choice.get("name")), None)
-        scored = sorted(((_tool_score(t, words), i, t) for i, t in enumerate(functions)), key=lambda s: (-s[0], s[1]))
-        best = forced or (scored[0][2] if scored[0][0] >= 3 or tool_choice == "required" else None)
-        if best is not None:
-            return CallTool(name=str(best["name"]), arguments=tool_arguments(best, heard))
+        best = pick_tool(functions, words, heard)
+        if forced is not None:
+            return _call_or_ask(forced, heard)
+        if best is not None and (best[0] >= 2 or tool_choice == "required"):
+            return _call_or_ask(best[1], heard)
     joined = " ".join(words)
     if "story" in words:
         return Say(SHORT_STORY if "short" in words else STORY)
@@ -263,6 +317,8 @@ def decide(turns: Sequence[Turn], tools: Sequence[dict[str, Any]], tool_choice: 
         return Say("Sorry, I did not catch that. Could you say it again?")
     if words[0] in ("hello", "hi", "hey") and len(words) <= 3:
         return Say("Hello! How can I help you today?")
-    if words[0] in ("thank", "thanks") or "that is all" in joined:
+    if words[0] in ("thank", "thanks") or "that is all" in joined or "goodbye" in words or words[-1] == "bye":
         return Say("You are welcome. Goodbye!")
+    if offered and _is_request(heard, words):
+        return Say("Sorry, I don't know how to help with that.")
     return Say(f"You said: {heard.rstrip('.?!')}.")
