@@ -9,7 +9,8 @@ The API other code builds on:
   torn or corrupt), ``journal.corrupt_spans`` (``CorruptSpan``: ``start``, ``end``, ``records_lost``,
   ``detail``, ``describe()``: damage the reader skipped, and bytes after the close marker),
   ``journal.records_skipped``, ``journal.clean`` and ``journal.describe()``.
-- ``load_envelopes(path) -> (Journal, list[Envelope])``.
+- ``load_envelopes(path) -> (Journal, list[Envelope])``; ``journal_from_bytes(data)`` reads one already in
+  memory.
 - ``follow(path, poll_s=..., stop_after_idle_s=...)``: header, records and corrupt spans as they are
   appended, then a ``JournalEnd``; it ends when the writer is gone (its ``flock`` is free) and nothing more
   arrives.
@@ -21,7 +22,7 @@ raises. Importing this package is cheap: the event classes are imported when rec
 
 from pipeline.journal.follow import follow
 from pipeline.journal.format import CorruptSpan, EndReason, JournalEnd, JournalError, JournalHeader
-from pipeline.journal.reader import Journal, RawRecord, load_envelopes, read_journal
+from pipeline.journal.reader import Journal, RawRecord, journal_from_bytes, load_envelopes, read_journal
 from pipeline.journal.redact import redact
 from pipeline.journal.writer import FsyncMode, FsyncPolicy, JournalWriter, encode_record, make_header
 
@@ -38,6 +39,7 @@ __all__ = [
     "RawRecord",
     "encode_record",
     "follow",
+    "journal_from_bytes",
     "load_envelopes",
     "make_header",
     "read_journal",

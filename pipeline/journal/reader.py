@@ -448,6 +448,12 @@ def read_journal(path: str | os.PathLike[str]) -> Journal:
         raise JournalError(f"{p}: is a directory, not a journal") from None
     except OSError as exc:
         raise JournalError(f"{p}: cannot read ({exc.strerror})") from None
+    return journal_from_bytes(buf, p)
+
+
+def journal_from_bytes(buf: Buffer, path: str | os.PathLike[str] = "<bytes>") -> Journal:
+    """``read_journal`` on bytes already in memory (``path`` only names it in messages)."""
+    p = Path(path)
     header, offset, early_end, spans = parse_header(buf, p)
     if early_end is not None:
         return Journal(path=p, header=header, records=[], end=early_end, corrupt_spans=tuple(spans))
