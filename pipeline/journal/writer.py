@@ -13,6 +13,7 @@ releases it when the writer closes the file or its process dies, however it dies
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import fcntl
 import os
@@ -96,11 +97,14 @@ class JournalWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until close: "a writer is alive"
             os.fchmod(self._fd, 0o600)  # a permissive umask must not widen it
         except BaseException:
             os.close(self._fd)
             raise
+        with contextlib.suppress(OSError):
+            # Held until close: "a writer is alive". Blocking, because a follower may hold a shared lock for
+            # the instant it takes to test it; a file system without flock leaves followers their idle bound.
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
         from events.codec import payload_of
 
         self._payload_of = payload_of
