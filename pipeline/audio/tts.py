@@ -13,7 +13,7 @@ cached in a small LRU under that key.
 
 OpenAI voice names (alloy, ash, ...) are mapped onto distinct espeak voice variants by ``espeak_voice_for``;
 ``synthesize`` accepts either an OpenAI name or an espeak voice name such as ``en-us`` or ``en-us+f3``.
-``USER_VOICE`` is the voice to synthesise simulated *user* lines with: it transcribes far better.
+``USER_VOICE`` is the voice simulated *user* lines are spoken with: espeak's plain American English voice.
 """
 
 from __future__ import annotations
@@ -72,11 +72,10 @@ OPENAI_VOICES: Final[Mapping[str, str]] = MappingProxyType(
     }
 )
 
-# The voice to use when synthesising *user* speech that will be fed to ``pipeline.audio.asr`` (simulated
-# microphones, e2e tests, demo scripts). espeak's Klatt-synthesis variants are by far the easiest for the
-# pocketsphinx model to recognise. Word error rate on 25 assistant-style sentences: klatt3 10%, klatt5 12%,
-# klatt4 14%, klatt 21%, plain en-us about 60%; slower speech (0.9) is worse, faster (1.1) no better.
-USER_VOICE: Final = "en-us+klatt3"
+# The voice of simulated *user* speech (scripted demo lines, tests): the plain default voice. It needs no
+# special choice any more: the server's recogniser (Whisper, pipeline.audio.asr) hears ordinary voices; the
+# recogniser bench (bench/bench_asr.py) measures it on this voice and on British English.
+USER_VOICE: Final = "en-us"
 
 _SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 

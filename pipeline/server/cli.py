@@ -1,7 +1,8 @@
-"""`rtpipe serve`: run the embedded Realtime server until Ctrl-C / SIGTERM (exit 0).
+"""`rtpipe serve`: run the embedded Realtime server until Ctrl-C / SIGTERM / SIGHUP (exit 0).
 
-Prints one line with its URLs once it listens. Usage errors (bad flag values, a non-loopback host without
-`--allow-remote`, a port in use) print one line and exit 2.
+Starts the speech recogniser first (its worker process loads and checks the model), then prints one line with
+its URLs once it listens. Usage errors (bad flag values, a non-loopback host without `--allow-remote`, a port
+in use) and a recogniser that cannot start (model missing or altered) print one line and exit 2.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ async def _main(config: ServerConfig) -> int:
             f"rtpipe serve: listening on {handle.base_url} (realtime: {handle.realtime_url})",
             flush=True,
         )
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
             async for _ in signals:
                 break
         nursery.cancel_scope.cancel()
@@ -123,6 +124,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"rtpipe serve: {error}", file=sys.stderr)
         return 2
     try:
+        if (problem := _start_recognition()) is not None:
+            print(f"rtpipe serve: speech recognition unavailable: {problem}", file=sys.stderr)
+            return 2
         return trio.run(_main, config)
     except KeyboardInterrupt:
         return 0
+
+
+def _start_recognition() -> str | None:
+    """Start the shared recogniser now (not on the first utterance); one line saying why it cannot, or None."""
+    from pipeline.server.speech import OfflineSpeech
+
+    try:
+        OfflineSpeech().start_recognition()
+    except (ImportError, RuntimeError, OSError) as error:
+        return str(error)
+    return None

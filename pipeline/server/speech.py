@@ -1,4 +1,4 @@
-"""Speech in and out for the server: a small interface over `pipeline.audio` (espeak-ng TTS, pocketsphinx ASR).
+"""Speech in and out for the server: a small interface over `pipeline.audio` (espeak-ng TTS, Whisper ASR).
 
 Both are blocking and thread-safe; the shell calls them through `trio.to_thread.run_sync`. Tests and
 benchmarks may pass their own `Speech` implementation.
@@ -17,12 +17,16 @@ class Speech(Protocol):
         ...
 
     def transcribe(self, pcm24k: bytes) -> str:
-        """Lowercase words heard in 24 kHz mono PCM16 ("" if nothing)."""
+        """The transcript of 24 kHz mono PCM16, as a transcription service writes it ("" if nothing was said)."""
         ...
 
 
 class OfflineSpeech:
-    """espeak-ng and pocketsphinx from `pipeline.audio`; ASR degrades to "" (once reported) if unavailable."""
+    """espeak-ng and Whisper from `pipeline.audio`; ASR degrades to "" (once reported) if unavailable.
+
+    `rtpipe serve` calls `start_recognition()` before it listens, so a missing or altered model is one line
+    and exit 2 there, and the first utterance does not wait for the model to load.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -33,14 +37,20 @@ class OfflineSpeech:
 
         return synthesize(text, voice=espeak_voice_for(voice), speed=speed)
 
+    def start_recognition(self) -> None:
+        """Start the recogniser's worker process now (it loads and checks the model); raises on failure."""
+        from pipeline.audio import asr
+
+        asr.get_transcriber(isolate=True)
+
     def transcribe(self, pcm24k: bytes) -> str:
         if self._asr_failed or not pcm24k:
             return ""
         try:
             from pipeline.audio import asr  # type: ignore[attr-defined, unused-ignore]
 
-            # isolate: pocketsphinx holds the GIL for a whole decode (~1 s), which would stall every other task of
-            # the process (the pipeline's own audio, when the server runs in-process); a child process does not.
+            # isolate: decoding holds the GIL for long stretches (~0.5 s of CPU an utterance), which would stall every
+            # other task of the process (the pipeline's own audio, when the server runs in-process); a child does not.
             heard: str = asr.get_transcriber(isolate=True).transcribe(pcm24k)
             return heard.strip()
         except (ImportError, RuntimeError, OSError) as error:
