@@ -53,7 +53,7 @@ from pipeline.clock import TrioClock
 from pipeline.config import RunConfig
 from pipeline.connection import ConnectionFailed, Endpoint, connect, resolve_endpoint
 from pipeline.journal import FsyncPolicy, Journal, JournalWriter, make_header, read_journal
-from pipeline.projection import Conversation
+from pipeline.projections.conversation import Conversation
 from pipeline.runtime import ActorSpec, SessionControl, SessionOutcome, clock_actor, run_session
 from pipeline.server import ServerConfig, serve
 

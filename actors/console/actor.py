@@ -33,7 +33,7 @@ from actors.console.format import LABEL_STYLES, NOTICE_EVENTS, label_of
 from actors.console.order import HOLD_MS, ConsoleLines
 from events.envelope import Envelope
 from events.protocol import AssistantTextDelta
-from pipeline.projection import PROJECTION_EVENTS, Conversation
+from pipeline.projections.conversation import PROJECTION_EVENTS, Conversation
 from pipeline.runtime import ActorContext, ActorSpec
 
 __all__ = ["CONSUMES", "NAME", "console_actor"]

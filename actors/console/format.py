@@ -37,7 +37,7 @@ from events.runtime import ActorFailed, InboxDropped, SessionEnding
 from events.summary import SummaryAbandoned, SummaryApplied
 from events.tools import ToolRejected, ToolResult
 from events.transcripts import TranscriptLate, TranscriptResolved, TranscriptUnavailable
-from pipeline.projection import Conversation, Turn, history_line
+from pipeline.projections.conversation import Conversation, Turn, history_line
 
 LABEL_STYLES = {
     "user": "bold cyan",

@@ -36,7 +36,7 @@ from actors.console.format import SummaryWindow, format_line
 from events.envelope import Envelope
 from events.protocol import ItemAdded
 from events.transcripts import TranscriptResolved, TranscriptUnavailable
-from pipeline.projection import Conversation, Turn, history_line
+from pipeline.projections.conversation import Conversation, Turn, history_line
 
 HOLD_MS = 3000
 

@@ -1,6 +1,6 @@
 """Summariser actor: summarises old turns into a system message at the root and deletes them (see core.py).
 
-Consumes: the conversation (``pipeline.projection.PROJECTION_EVENTS``: items, transcripts, assistant text,
+Consumes: the conversation (``pipeline.projections.conversation.PROJECTION_EVENTS``: items, transcripts, assistant text,
 tool calls, ``ResponseDone``, client commands), ``ServerError`` (errors naming its commands), ``TimerFired``
 and its own edges ``SummaryGenerated``/``SummaryFailed``.
 Emits: ``SummaryRequested``, ``ClientCommand`` (``conversation.item.create`` of ``sum_NNN`` at the root,
@@ -31,7 +31,7 @@ from events.envelope import Envelope
 from events.protocol import ServerError
 from events.runtime import TimerFired
 from events.summary import SummaryFailed, SummaryGenerated, SummaryRequested
-from pipeline.projection import PROJECTION_EVENTS
+from pipeline.projections.conversation import PROJECTION_EVENTS
 from pipeline.replay import Replayable
 from pipeline.runtime import ActorContext, ActorSpec, one_line, run_core
 

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-The core folds its own ``Conversation`` (pipeline/projection.py) from every envelope it is given, then
+The core folds its own ``Conversation`` (pipeline/projections/conversation.py) from every envelope it is given, then
 decides. One summary at a time; the phase says where it is::
 
     IDLE ──response.done, window ≥ trigger, > keep_last_turns turns, something to summarise──┐ SummaryStarted
@@ -58,7 +58,7 @@ from events.summary import (
     SummaryStarted,
 )
 from events.transcripts import TranscriptResolved, TranscriptUnavailable
-from pipeline.projection import Conversation, Turn
+from pipeline.projections.conversation import Conversation, Turn
 
 NAME = "summariser"
 SUMMARY_PREFIX = "sum_"

@@ -43,7 +43,7 @@ from events.base import Event, registered_tags
 from events.playback import SessionFailed
 from events.protocol import ProtocolViolation, ResponseCreated, ServerError
 from events.runtime import ActorFailed
-from pipeline.projection import PROJECTION_EVENTS
+from pipeline.projections.conversation import PROJECTION_EVENTS
 from pipeline.runtime import ActorContext, ActorSpec
 
 __all__ = ["CONSUMES", "NAME", "tracer_actor"]

@@ -57,7 +57,7 @@ from events.protocol import (
 )
 from events.runtime import ActorFailed
 from events.transcripts import TranscriptResolved, TranscriptUnavailable
-from pipeline.projection import Conversation
+from pipeline.projections.conversation import Conversation
 
 NAME = "tracer"
 

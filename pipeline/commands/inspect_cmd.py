@@ -21,7 +21,7 @@ from pipeline.cli import UsageError
 
 if TYPE_CHECKING:
     from pipeline.journal import Journal
-    from pipeline.ledger import Ledger
+    from pipeline.projections.ledger import Ledger
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as the CLI reports a closed stdout
 WIDTH = 100
@@ -223,7 +223,7 @@ def handle(args: argparse.Namespace) -> int:
 def _ledger(journal: Journal) -> Ledger | None:
     """The cost ledger, when the journal's events still decode (a torn tail is fine: what came before)."""
     from events.base import EventError
-    from pipeline.ledger import Ledger
+    from pipeline.projections.ledger import Ledger
     from pipeline.registry import replayable_actors
 
     replayable_actors()  # registers every actor's event families

@@ -28,7 +28,7 @@ from pipeline.config import ConfigError, RunConfig, flag_of, show
 
 if TYPE_CHECKING:
     from pipeline.journal import Journal
-    from pipeline.ledger import Ledger, Prices
+    from pipeline.projections.ledger import Ledger, Prices
 
 # flag dest -> RunConfig field (same name unless listed)
 _RENAMES = {"say": "script", "tools": "tool_specs"}
@@ -131,7 +131,7 @@ def load_price_overrides(prices_path: str | None) -> Prices | None:
     """The user's price table (``--prices``), read before the session starts so a bad file costs nothing."""
     if not prices_path:
         return None
-    from pipeline.ledger import load_prices
+    from pipeline.projections.ledger import load_prices
 
     try:
         return load_prices(prices_path)
@@ -148,7 +148,7 @@ def load_price_overrides(prices_path: str | None) -> Prices | None:
 
 def ledger_for(recorded: Journal, prices: Prices | None) -> Ledger:
     """The cost ledger of a session's journal, with the user's price overrides."""
-    from pipeline.ledger import Ledger
+    from pipeline.projections.ledger import Ledger
 
     config = recorded.header.config if recorded.header is not None else {}
     return Ledger.fold_config(recorded.envelopes(), config, prices)

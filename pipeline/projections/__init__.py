@@ -4,5 +4,5 @@
 person reads it; ``latency`` the per-turn waterfall; ``audio`` both sides as one stereo track; ``export``
 the conversation as a document; ``diff`` two calls side by side; ``report`` one self-contained HTML page;
 ``resummarise`` the summariser re-run on a recorded call. The conversation projection and the cost ledger
-(``pipeline.projection``, ``pipeline.ledger``) are read models too and are used from here.
+(``conversation``, ``ledger``) live here too.
 """

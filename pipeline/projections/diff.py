@@ -19,9 +19,9 @@ from typing import Any
 
 import attrs
 
-from pipeline.ledger import LEDGER_EVENTS, Ledger
 from pipeline.projections import latency as latency_model
 from pipeline.projections import timeline as timeline_model
+from pipeline.projections.ledger import LEDGER_EVENTS, Ledger
 from pipeline.projections.recording import Recording
 
 LEDGER_TAGS = frozenset(cls.TAG for cls in LEDGER_EVENTS)

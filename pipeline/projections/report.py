@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.ledger import LEDGER_EVENTS, Ledger
 from pipeline.projections import audio, latency, svg, timeline
+from pipeline.projections.ledger import LEDGER_EVENTS, Ledger
 from pipeline.projections.recording import Recording
 
 LEDGER_TAGS = frozenset(cls.TAG for cls in LEDGER_EVENTS)

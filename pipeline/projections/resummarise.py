@@ -49,8 +49,8 @@ from events.summary import (
     SummarySkipped,
     SummaryStarted,
 )
-from pipeline.ledger import DEFAULT_PRICES, LEDGER_EVENTS, Ledger, Tokens, price_table
-from pipeline.projection import PROJECTION_EVENTS
+from pipeline.projections.conversation import PROJECTION_EVENTS
+from pipeline.projections.ledger import DEFAULT_PRICES, LEDGER_EVENTS, Ledger, Tokens, price_table
 from pipeline.projections.recording import Recording
 
 SETTINGS = ("summary_style", "summary_language", "summary_model", "summary_trigger", "keep_last_turns")

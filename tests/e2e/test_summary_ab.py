@@ -22,7 +22,7 @@ from actors.capture.script import DEMO_SCRIPT, parse_script_line
 from events.protocol import ResponseDone
 from events.summary import SummaryApplied, SummaryStarted
 from pipeline.journal.reader import read_journal
-from pipeline.ledger import Ledger
+from pipeline.projections.ledger import Ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import trio
 from events.protocol import FunctionCallRequested, ItemAdded
 from events.transcripts import TranscriptLate, TranscriptResolved, TranscriptUnavailable
 from pipeline.config import RunConfig
-from pipeline.projection import Conversation
+from pipeline.projections.conversation import Conversation
 from pipeline.server import ServerConfig, ServerHandle, serve
 from pipeline.session import run_live
 from tests.e2e.harness import LiveRun, live_run

@@ -129,7 +129,7 @@ def test_main_lets_a_real_error_beside_an_interrupt_through(monkeypatch: pytest.
 
 
 def fake_result(exit_signal: int | None, failure: str | None = None) -> Any:
-    from pipeline.projection import Conversation
+    from pipeline.projections.conversation import Conversation
 
     return SimpleNamespace(
         outcome=SimpleNamespace(ending_reason="interrupted" if exit_signal else None),

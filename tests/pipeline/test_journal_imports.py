@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("trio", "numpy", "openai", "pipeline.server", "events", "actors", "pipeline.runtime", "pipeline.ledger")
+HEAVY = ("trio", "numpy", "openai", "pipeline.server", "events", "actors", "pipeline.runtime", "pipeline.projections.ledger")
 
 
 @pytest.mark.parametrize(

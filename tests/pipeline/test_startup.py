@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # imported by none of the quick paths below
 HEAVY = ("openai", "pydantic", "httpx", "trio", "numpy", "matplotlib", "hypercorn", "pipeline.server", "pipeline.session")
 # and, for the paths that only parse, nothing of the runtime either
-RUNTIME = ("pipeline.journal", "pipeline.ledger", "events", "actors", "msgpack")
+RUNTIME = ("pipeline.journal", "pipeline.projections.ledger", "events", "actors", "msgpack")
 
 
 def modules_after(argv: list[str], cwd: Path) -> tuple[int, set[str]]:

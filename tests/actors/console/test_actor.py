@@ -12,7 +12,7 @@ from events.protocol import AssistantAudioDelta, AssistantTextDone, ItemAdded, R
 from events.transcripts import TranscriptResolved
 from pipeline.bus import Bus
 from pipeline.clock import TrioClock
-from pipeline.projection import Conversation
+from pipeline.projections.conversation import Conversation
 from pipeline.runtime import ActorContext, ActorSpec, run_session
 
 EVENTS: list[Event] = [

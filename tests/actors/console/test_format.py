@@ -25,7 +25,7 @@ from events.protocol import (
 from events.runtime import ActorFailed, InboxDropped, SessionEnding
 from events.summary import SummaryApplied
 from events.transcripts import TranscriptLate, TranscriptResolved, TranscriptUnavailable
-from pipeline.projection import Conversation
+from pipeline.projections.conversation import Conversation
 
 
 class Screen:

@@ -28,7 +28,7 @@ from events.runtime import SessionEnding
 from events.transcripts import TranscriptLate, TranscriptResolved, TranscriptUnavailable
 from pipeline.bus import Bus
 from pipeline.clock import TrioClock
-from pipeline.projection import Conversation
+from pipeline.projections.conversation import Conversation
 from pipeline.runtime import ActorContext, ActorSpec, run_session
 
 MS = 1_000_000

@@ -34,8 +34,8 @@ from events.protocol import (
 from pipeline.bus import Bus
 from pipeline.clock import TrioClock
 from pipeline.journal import JournalWriter, load_envelopes, make_header
-from pipeline.ledger import Ledger
-from pipeline.projection import Conversation
+from pipeline.projections.conversation import Conversation
+from pipeline.projections.ledger import Ledger
 from pipeline.replay import replay
 from pipeline.runtime import ActorContext, ActorSpec, clock_actor, run_session
 from tests.actors.router.loopback import loopback

@@ -17,8 +17,8 @@ from events.commands import ClientCommand, ClientEventSent
 from events.envelope import Envelope
 from events.protocol import AssistantTextDone, ItemAdded, ItemDeleted, ResponseDone, ServerError
 from events.summary import SummaryAbandoned, SummaryApplied, SummaryFailed, SummaryGenerated, SummaryRequested
-from pipeline.ledger import Ledger
-from pipeline.projection import Conversation
+from pipeline.projections.conversation import Conversation
+from pipeline.projections.ledger import Ledger
 from pipeline.replay import replay_actor
 from pipeline.server.brain import ABOUT_START_WORDS
 from tests.actors.summariser.session import cores_config, run_typed_session

@@ -26,7 +26,7 @@ from pipeline.clock import TrioClock
 from pipeline.config import RunConfig
 from pipeline.connection import connect, resolve_endpoint
 from pipeline.journal import JournalWriter, load_envelopes, make_header
-from pipeline.projection import Conversation
+from pipeline.projections.conversation import Conversation
 from pipeline.registry import replayable_actors
 from pipeline.replay import Replayable, replay
 from pipeline.runtime import run_session

@@ -40,7 +40,7 @@ from pipeline.clock import TrioClock
 from pipeline.config import RunConfig
 from pipeline.connection import connect, resolve_endpoint
 from pipeline.journal import JournalWriter, load_envelopes, make_header
-from pipeline.projection import Conversation
+from pipeline.projections.conversation import Conversation
 from pipeline.runtime import run_session
 from pipeline.server import ServerConfig, ServerHandle, serve
 from pipeline.session import build_actors, core_config, make_sink, make_source

@@ -17,7 +17,13 @@ from events.protocol import (
     ResponseDone,
 )
 from events.transcripts import TranscriptLate, TranscriptResolved, TranscriptUnavailable
-from pipeline.projection import PROJECTION_EVENTS, Conversation, ResponseUsage, Turn, history_line
+from pipeline.projections.conversation import (
+    PROJECTION_EVENTS,
+    Conversation,
+    ResponseUsage,
+    Turn,
+    history_line,
+)
 
 
 def envs(*events: Event) -> list[Envelope]:

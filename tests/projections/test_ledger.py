@@ -17,7 +17,7 @@ from events.protocol import (
     SessionUpdated,
 )
 from events.summary import SummaryApplied, SummaryGenerated, SummaryRequested
-from pipeline.ledger import DEFAULT_PRICES, Ledger, ResponseCost, Tokens, load_prices, price_table
+from pipeline.projections.ledger import DEFAULT_PRICES, Ledger, ResponseCost, Tokens, load_prices, price_table
 
 DOC_USAGE = {  # realtime-protocol.md §6.3
     "total_tokens": 320, "input_tokens": 132, "output_tokens": 188,
