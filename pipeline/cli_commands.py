@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pipeline.commands.inspect_cmd",
         "show a journal's header, counts per tag and actor, drops, and where it ends",
     ),
+    "eval": (
+        "pipeline.commands.eval_cmd",
+        "run scenario files (conversations with expectations) and judge each from its journal",
+    ),
 }
 COMMANDS.update(importlib.import_module("pipeline.commands.debug_cmds").COMMANDS)  # the journal as a debugger (issue 11)
 
