@@ -145,9 +145,13 @@ async def _run_all(
             verdicts[index] = await run_scenario(scenario, journal, server=server, api_key=api_key, timeout_s=timeout_s)
         done[index].set()
 
+    # the longest conversations first (most lines), so the last one to finish does not start last; the
+    # lines are still printed in file order
+    order = sorted(range(len(scenarios)), key=lambda i: -len(scenarios[i].say))
     async with trio.open_nursery() as nursery:
-        for index, scenario in enumerate(scenarios):
-            nursery.start_soon(one, index, scenario)
+        for index in order:
+            nursery.start_soon(one, index, scenarios[index])
+            await trio.lowlevel.checkpoint()  # tasks start in this order
         for index in range(len(scenarios)):
             await done[index].wait()
             verdict = verdicts[index]
