@@ -23,6 +23,7 @@ as closed by us, so the router can journal who closed it (``closed_by_us(ws)``).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import socket
@@ -35,6 +36,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import attrs
 import trio
 import trio_websocket
+
+from pipeline.clock import hold
 
 OPENAI_REALTIME_BASE = "https://api.openai.com/v1"
 # One append may carry 15 MiB of base64; a retrieved item carries its whole audio. Sizes are in characters
@@ -200,7 +203,10 @@ async def connect(
     body_done = False
     # trio-websocket's own connect_timeout does not fire when the TCP connection opens but the server never
     # answers the upgrade (its reader task keeps the nursery open), so the deadline is ours, lifted once open.
-    with trio.CancelScope(deadline=trio.current_time() + connect_timeout_s) as opening:
+    # Simulated time (pipeline.clock) stands still while the handshake is under way: its timeout must not be
+    # the next deadline the clock jumps to between two loopback packets.
+    with contextlib.ExitStack() as holding, trio.CancelScope(deadline=trio.current_time() + connect_timeout_s) as opening:
+        holding.enter_context(hold())
         try:
             async with trio_websocket.open_websocket_url(
                 endpoint.url,
@@ -213,6 +219,7 @@ async def connect(
             ) as ws:
                 entered = True
                 opening.deadline = math.inf
+                holding.close()
                 yield ws
                 body_done = True
                 setattr(ws, _CLOSED_BY_US_ATTR, True)

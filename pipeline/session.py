@@ -49,7 +49,7 @@ from events.playback import SessionFailed
 from events.runtime import SessionEnding
 from pipeline.audio.wav import AudioFormatError
 from pipeline.bus import Bus
-from pipeline.clock import TrioClock
+from pipeline.clock import SimClock, TrioClock, simulated
 from pipeline.config import RunConfig
 from pipeline.connection import ConnectionFailed, Endpoint, connect, resolve_endpoint
 from pipeline.journal import FsyncPolicy, Journal, JournalWriter, make_header, read_journal
@@ -259,12 +259,14 @@ def build_actors(
         if rest_base_url
         else []
     )
+    # on a simulated clock --fast paces exactly as real time does (in session time); unpaced only without one
+    unpaced = config.fast and not simulated()
     return [
-        capture_actor(source, chunk_ms=config.chunk_ms, fast=config.fast),
+        capture_actor(source, chunk_ms=config.chunk_ms, fast=unpaced),
         router_actor(ws),
         conductor_actor(cores),
         transcripts_actor(cores),
-        playback_actor(sink, realtime=not config.fast),
+        playback_actor(sink, realtime=not unpaced),
         console_actor(quiet=config.quiet, stream=stream, conversation=conversation),
         *summariser,
         clock_actor(),
@@ -273,6 +275,22 @@ def build_actors(
         *observers,
         uploader_actor(ws),
     ]
+
+
+def session_clock(config: RunConfig) -> trio.abc.Clock | None:
+    """The clock to run ``run_live(config)`` on: ``trio.run(run_live, config, clock=session_clock(config))``.
+
+    ``--fast`` against the embedded server (started in this process) runs on a ``SimClock``: the client and
+    the server share simulated time, so the call is the real-time one, only faster. Anything else (real time,
+    or ``--fast`` against a server elsewhere, which cannot share a clock) runs on trio's own clock (None).
+    """
+    if not config.fast:
+        return None
+    try:
+        endpoint = resolve_endpoint(config.server, config.model, config.api_key, base_url=os.environ.get("OPENAI_BASE_URL"))
+    except ValueError:
+        return None  # run_live reports it
+    return SimClock() if endpoint.needs_local_server else None
 
 
 def _session_failure(recorded: Journal) -> str | None:

@@ -10,12 +10,15 @@ the pipeline fell behind, and ``CaptureEnded(chunks, reason)`` once. From its co
 
 Pacing: file, generator and script sources send chunk ``i`` at ``start + i * chunk_ms`` (trio time, start =
 ``SessionReady``); between script lines a real-time capture keeps streaming silence like a live microphone.
-``fast=True`` sends as fast as the pipeline takes them: it waits for room in the inboxes of the chunk's
+On a simulated clock (``pipeline.clock.SimClock``, what ``rtpipe run --fast`` uses with the embedded server)
+this same real-time pacing runs in session time. ``fast=True`` (unpaced, for a real server) sends as fast as
+the pipeline takes them: it waits for room in the inboxes of the chunk's
 subscribers (so a file is never dropped) and sends nothing while a script waits for its turn.
 
-Buffer and drop policy: audio is published with the bus's droppable path, so capture never waits on a slow
-consumer in real time (a full inbox drops the chunk for that subscriber, journaled as ``bus.dropped``). The
-microphone's PortAudio callback never blocks: blocks go through a bounded channel (``queue_chunks``) and a
+Buffer and drop policy: a file, generator or script source can wait, so its chunks are never dropped: capture
+waits for room in every subscriber's inbox before it publishes one (it catches up on its schedule after). Only a
+live microphone cannot wait: its chunks take the bus's droppable path (a full inbox drops the chunk for that
+subscriber, journaled as ``bus.dropped``), and its PortAudio callback never blocks: blocks go through a bounded channel (``queue_chunks``) and a
 block that does not fit is counted and published as ``CaptureDropped``. The script keeps only the rendered
 audio of the line being spoken.
 
@@ -164,6 +167,12 @@ class _Capture:
         """One chunk, unless capture has ended meanwhile: ``end`` flips ``ended`` before its first await, so
         no chunk can follow ``CaptureEnded`` or be missing from its count."""
         await trio.lowlevel.checkpoint()
+        if self.mic is None:
+            # a file, generator or script can wait: it is never dropped (only a live microphone is)
+            targets = self.ctx.bus.targets(AudioChunk)
+            while not all(inbox.has_room() for inbox in targets):
+                for inbox in targets:
+                    await inbox.wait_for_room()
         if self.ended:
             await trio.sleep_forever()  # the nursery is being cancelled
         self.ctx.publish_nowait(AudioChunk(index=self.index if index is None else index, pcm=pcm))

@@ -24,6 +24,7 @@ import trio
 
 from actors.capture.script import ScriptLine, parse_script
 from pipeline.audio.wav import read_wav
+from pipeline.clock import run_sync_held
 
 RATE = 24000
 NO_PORTAUDIO = "no microphone: PortAudio is not installed (install libportaudio2, or use --input FILE.wav)"
@@ -147,7 +148,7 @@ class ScriptSource:
     async def render(self, text: str) -> bytes:
         """The spoken line and its trailing silence."""
         if self._in_thread:
-            speech = await trio.to_thread.run_sync(self._synthesize, text)
+            speech = await run_sync_held(functools.partial(self._synthesize, text))  # no session time passes
         else:
             await trio.lowlevel.checkpoint()
             speech = self._synthesize(text)

@@ -31,6 +31,7 @@ from events.envelope import Envelope
 from events.protocol import ServerError
 from events.runtime import TimerFired
 from events.summary import SummaryFailed, SummaryGenerated, SummaryRequested
+from pipeline.clock import hold
 from pipeline.projections.conversation import PROJECTION_EVENTS
 from pipeline.replay import Replayable
 from pipeline.runtime import ActorContext, ActorSpec, one_line, run_core
@@ -62,7 +63,8 @@ def summariser_actor(
         async def generate(request: SummaryRequested, cause: int) -> None:
             outcome: Event
             try:
-                with trio.fail_after(timeout_s):
+                # simulated time stands still while the request is out (the in-process server answers it)
+                with trio.fail_after(timeout_s), hold():
                     response = await client.chat.completions.create(
                         model=request.model,
                         temperature=0,

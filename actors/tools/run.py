@@ -38,6 +38,7 @@ import trio
 
 from actors.tools.core import error_output
 from actors.tools.registry import Tool, ToolError
+from pipeline.clock import hold
 from pipeline.runtime import one_line
 
 MAX_TOOL_THREADS = 8  # per tools actor: runs past their deadline hold theirs until they finish
@@ -149,7 +150,9 @@ class ToolRun:
             await self.limiter.acquire_on_behalf_of(self)
             self._started = True  # no checkpoint between taking the slot and starting the thread
             trio.lowlevel.start_thread_soon(work, _ignore)
-            await self._finished.wait()
+            # simulated time runs at the real rate while the tool works, so its timeout still means seconds
+            with hold(live=True):
+                await self._finished.wait()
         if self._finished.is_set() and self._outcome is not None:
             return self._outcome
         self.timed_out = True

@@ -4,12 +4,19 @@ Per WebSocket (`RealtimeApp.realtime`): a writer task drains the send queue; the
 client frame to the core; the effects it returns become tasks in the connection's work nursery (ASR and
 TTS in worker threads bounded by a shared limiter, response streaming with a small pause between chunks
 so cancels and barge-ins land mid-response, transcript delivery after its delay), plus the timers of the
-session limit and of the drop-socket fault. When the client closes, the work is cancelled, the queue is
+session limit and of the drop-socket fault.
+
+Service latencies are modelled in session time (``ServerConfig``): the words of a commit are known
+``recognition_ms`` after it, the first audio delta of a response goes out ``first_audio_ms`` after synthesis
+starts, and the deltas follow each other every ``pacing_ms``. The real work (ASR, TTS) runs in worker threads
+that hold a simulated clock (``pipeline.clock``), so under ``rtpipe run --fast`` it takes no session time and
+the conversation is the one a real-time run holds. When the client closes, the work is cancelled, the queue is
 drained (bounded), and the socket closed. The core decides; this module only waits and moves bytes.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import sys
@@ -21,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 import attrs
 import trio
 
+from pipeline.clock import run_sync_held
 from pipeline.server.chat import completion, error_body, sse_chunks
 from pipeline.server.config import ServerConfig
 from pipeline.server.connection import CoreConfig, RealtimeCore
@@ -140,20 +148,24 @@ class _Session:
     async def _recognize(self, effect: Recognize, work: trio.Nursery) -> None:
         started = trio.current_time()
         try:
-            text = await trio.to_thread.run_sync(
-                self.app.speech.transcribe, effect.pcm, limiter=self.app.limiter, abandon_on_cancel=True
+            text = await run_sync_held(
+                functools.partial(self.app.speech.transcribe, effect.pcm), limiter=self.app.limiter, abandon_on_cancel=True
             )
         except Exception as error:  # ASR must never take the connection down; hearing nothing is the fallback
             print(f"rtpipe serve: speech recognition failed: {error}", file=sys.stderr)
             text = ""
+        # the modelled service latency: the words are known this long after the commit, however fast the
+        # machine decoded them (the same in real and in simulated time)
+        await trio.sleep_until(started + self.app.config.recognition_ms / 1000)
         self.deliver(self.core.recognized(effect.item_id, text), work)
         if effect.transcript_delay_s is not None:
             await trio.sleep_until(started + effect.transcript_delay_s)
             self.deliver(self.core.transcription_due(effect.item_id), work)
 
     async def _synthesize(self, effect: Synthesize, work: trio.Nursery) -> None:
+        started = trio.current_time()
         try:
-            pcm = await trio.to_thread.run_sync(
+            pcm = await run_sync_held(
                 lambda: self.app.speech.synthesize(effect.text, voice=effect.voice, speed=effect.speed),
                 limiter=self.app.limiter,
                 abandon_on_cancel=True,
@@ -161,6 +173,7 @@ class _Session:
         except Exception as error:  # reported to the client as a failed response
             self.deliver(self.core.synthesis_failed(effect.response_id, f"speech synthesis failed: {error}"), work)
             return
+        await trio.sleep_until(started + self.app.config.first_audio_ms / 1000)  # modelled time to first audio
         self.deliver(self.core.synthesized(effect.response_id, pcm), work)
 
     async def _stream(self, effect: Stream, work: trio.Nursery) -> None:

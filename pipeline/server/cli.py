@@ -65,7 +65,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--audio-chunk-ms", type=_positive_int, default=200, metavar="MS",
                    help="assistant audio per response.output_audio.delta (default 200)")
     p.add_argument("--pacing-ms", type=float, default=10.0, metavar="MS",
-                   help="pause between audio chunks; output stays faster than real time (default 10)")
+                   help="modelled streaming rate: session time between audio deltas (and text chunks); output "
+                        "stays faster than real time (default 10)")
+    p.add_argument("--recognition-ms", type=_non_negative_int, default=600, metavar="MS",
+                   help="modelled latency from a commit to its words being known (the response can start); "
+                        "recognition work hides inside it (default 600)")
+    p.add_argument("--first-audio-ms", type=_non_negative_int, default=300, metavar="MS",
+                   help="modelled latency from the start of a spoken response to its first audio delta (default 300)")
     p.add_argument("--model", default="gpt-realtime", help="model reported when the URL names none (default gpt-realtime)")
     p.set_defaults(handler=run)
 
@@ -83,6 +89,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         seed=args.seed,
         audio_chunk_ms=args.audio_chunk_ms,
         pacing_ms=max(0.0, args.pacing_ms),
+        recognition_ms=args.recognition_ms,
+        first_audio_ms=args.first_audio_ms,
         model=args.model,
     )
 

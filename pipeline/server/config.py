@@ -41,6 +41,10 @@ class ServerConfig:
     model: str = "gpt-realtime"
     audio_chunk_ms: int = attrs.field(default=200, validator=attrs.validators.ge(10))
     pacing_ms: float = attrs.field(default=10.0, validator=attrs.validators.ge(0))
+    # modelled service latencies, in session time (real and simulated alike): commit -> words known, and
+    # synthesis start -> first audio delta; the real ASR/TTS work hides inside them
+    recognition_ms: int = attrs.field(default=600, validator=attrs.validators.ge(0))
+    first_audio_ms: int = attrs.field(default=300, validator=attrs.validators.ge(0))
     rate_limit_tokens: int = 40_000
     max_message_bytes: int = 64 * 1024 * 1024
     worker_threads: int = attrs.field(default=2, validator=attrs.validators.ge(1))

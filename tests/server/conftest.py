@@ -34,7 +34,10 @@ async def start_server(nursery: trio.Nursery, checker: EventChecker, fake_speech
     """Start a server with config overrides; `real_speech=True` uses espeak-ng / pocketsphinx."""
 
     async def start(*, real_speech: bool = False, **overrides: Any) -> ServerHandle:
-        config = attrs.evolve(ServerConfig(seed=7, pacing_ms=1.0, transcript_delay_ms=50), **overrides)
+        # no modelled service latency (recognition, first audio): protocol tests need not wait for it
+        config = attrs.evolve(
+            ServerConfig(seed=7, pacing_ms=1.0, transcript_delay_ms=50, recognition_ms=0, first_audio_ms=0), **overrides
+        )
         handle: ServerHandle = await nursery.start(
             partial(
                 serve,
