@@ -9,19 +9,32 @@ A journal whose writer died (``truncated``: a torn tail or no close marker) can 
 outputs it caused. An actor publishes the outputs of its inputs in order, so an output the core produces for
 an input at or after the cause of that actor's last recorded output may simply lie past the end: it is
 counted as ``past_end`` (not verified), not as a divergence. Anything missing before that point is one.
+
+Two ways in, one verdict: ``replay``/``replay_actor`` take the envelopes in memory (actor tests);
+``StreamReplay`` takes a journal record by record, every actor at once, in one pass and flat memory (``rtpipe
+replay``): each core's outputs wait only until the journal's record of them arrives (a few records later), and
+the first divergence is the one ``replay_actor`` would report. It needs records in increasing ``seq`` order, as
+the bus writes them; ``StreamReplay.ordered`` says whether they were (if not, replay them in memory).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from events.base import Event
 from events.envelope import Envelope
-from pipeline.runtime import CoreFactory, event_types
+
+if TYPE_CHECKING:  # not imported at run time: replay needs no trio
+    from pipeline.runtime import CoreFactory
+
+
+def event_types(types: Iterable[type[Event]]) -> frozenset[type[Event]]:
+    """attrs converter: the set of event classes an actor consumes."""
+    return frozenset(types)
 
 
 @attrs.frozen(kw_only=True)
@@ -128,3 +141,161 @@ def replay(
     truncated: bool = False,
 ) -> list[ActorReplay]:
     return [replay_actor(envelopes, actor, config, truncated=truncated) for actor in actors]
+
+
+# -- streaming ---------------------------------------------------------------------------------------------------
+
+
+class SeqSet:
+    """A set of record seqs, as a bitmap while they are small non-negative ints (an hour is ~20 KB)."""
+
+    LIMIT = 1 << 31
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+        self._other: set[int] = set()
+
+    def add(self, seq: int) -> None:
+        if 0 <= seq < self.LIMIT:
+            byte = seq >> 3
+            if byte >= len(self._bits):
+                self._bits.extend(bytes(max(byte + 1 - len(self._bits), len(self._bits))))
+            self._bits[byte] |= 1 << (seq & 7)
+        else:
+            self._other.add(seq)
+
+    def __contains__(self, seq: int) -> bool:
+        if 0 <= seq < self.LIMIT:
+            byte = seq >> 3
+            return byte < len(self._bits) and bool(self._bits[byte] & (1 << (seq & 7)))
+        return seq in self._other
+
+
+_FED, _LEFTOVER = 0, 1  # divergences of fed inputs come first (by input seq), then outputs never caused
+_EXTRA = 1 << 40  # an expected output beyond what the core produced (after every pairwise comparison)
+
+
+class _ActorStream:
+    """One actor's replay, fed record by record (see ``StreamReplay``)."""
+
+    def __init__(self, actor: Replayable, config: Mapping[str, Any]) -> None:
+        self.name = actor.name
+        self.consumes = actor.consumes
+        self.core = actor.make_core(config)
+        self.fed = self.compared = self.divergences = 0
+        self.first: tuple[tuple[int, int, int], Divergence] | None = None
+        self.last_cause = -1
+        self.fed_seqs = SeqSet()
+        # input seq -> [outputs the core produced, how many the journal has matched so far]
+        self.pending: dict[int, tuple[list[Event], list[int]]] = {}
+        self.early: dict[int, list[Envelope]] = {}  # recorded outputs whose input comes later (not in a real journal)
+        self.extras = 0
+
+    def diverge(self, key: tuple[int, int, int], d: Divergence) -> None:
+        self.divergences += 1
+        if self.first is None or key < self.first[0]:
+            self.first = (key, d)
+
+    def recorded(self, env: Envelope, position: int) -> None:
+        """A recorded output of this actor (``env.cause`` is its input)."""
+        cause = env.cause
+        assert cause is not None
+        if cause > self.last_cause:
+            self.last_cause = cause
+        entry = self.pending.get(cause)
+        if entry is not None:
+            got, matched = entry
+            index = matched[0]
+            matched[0] += 1
+            if matched[0] >= len(got):
+                del self.pending[cause]
+            self.compared += 1
+            if env.event != got[index]:
+                self.diverge((_FED, cause, index), Divergence(seq=env.seq, actor=self.name, input_seq=cause, expected=env.event, got=got[index]))
+        elif cause in self.fed_seqs:  # its input was fed and the core produced no more outputs for it
+            self.extras += 1
+            self.compared += 1
+            self.diverge((_FED, cause, _EXTRA + self.extras), Divergence(seq=env.seq, actor=self.name, input_seq=cause, expected=env.event, got=None))
+        elif cause < position:  # its input has gone by without being an input of this actor: never fed
+            self.extras += 1
+            self.compared += 1
+            self.diverge((_LEFTOVER, cause, self.extras), Divergence(seq=env.seq, actor=self.name, input_seq=cause, expected=env.event, got=None))
+        else:
+            self.early.setdefault(cause, []).append(env)
+
+    def feed(self, env: Envelope) -> None:
+        """An input of this actor: run the core, and compare with what was already recorded for it (if any)."""
+        self.fed += 1
+        self.fed_seqs.add(env.seq)
+        got = list(self.core.handle(env))
+        expected = self.early.pop(env.seq, [])
+        for i, exp in enumerate(expected):
+            out = got[i] if i < len(got) else None
+            self.compared += 1
+            if out is None or exp.event != out:
+                self.diverge((_FED, env.seq, i), Divergence(seq=exp.seq, actor=self.name, input_seq=env.seq, expected=exp.event, got=out))
+        if len(got) > len(expected):
+            self.pending[env.seq] = (got, [len(expected)])
+
+    def finish(self, truncated: bool) -> ActorReplay:
+        past_end = 0
+        for seq, (got, matched) in sorted(self.pending.items()):
+            for i in range(matched[0], len(got)):
+                if truncated and seq >= self.last_cause:
+                    past_end += 1
+                    continue
+                self.compared += 1
+                self.diverge((_FED, seq, i), Divergence(seq=seq, actor=self.name, input_seq=seq, expected=None, got=got[i]))
+        self.pending.clear()
+        for cause, leftovers in sorted(self.early.items()):
+            for exp in leftovers:
+                self.extras += 1
+                self.compared += 1
+                self.diverge((_LEFTOVER, cause, self.extras), Divergence(seq=exp.seq, actor=self.name, input_seq=cause, expected=exp.event, got=None))
+        self.early.clear()
+        first = self.first[1] if self.first is not None else None
+        return ActorReplay(actor=self.name, fed=self.fed, compared=self.compared, divergences=self.divergences, first=first, past_end=past_end)
+
+
+class StreamReplay:
+    """Replay several actors in one pass over a journal's envelopes, in ``seq`` order.
+
+    ``wants(tag, source, cause)`` says whether a record matters to any of the actors (an input, or an output
+    of one of them), so a reader can skip building the others; ``feed(env)`` every such envelope, in file order;
+    ``finish(truncated)`` gives one ``ActorReplay`` per actor, equal to what ``replay_actor`` reports for the
+    same envelopes. Memory holds each core's state and the outputs not yet matched by the journal's record of
+    them (normally a few), whatever the journal's length.
+    """
+
+    def __init__(self, actors: Sequence[Replayable], config: Mapping[str, Any]) -> None:
+        self.actors = [_ActorStream(actor, config) for actor in actors]
+        self._by_name = {a.name: a for a in self.actors}
+        self._consumers: dict[type[Event], list[_ActorStream]] = {}
+        for a in self.actors:
+            for cls in a.consumes:
+                self._consumers.setdefault(cls, []).append(a)
+        self.input_tags = frozenset(cls.TAG for cls in self._consumers)
+        self.ordered = True
+        self._last_seq: int | None = None
+
+    def wants(self, tag: str, source: str, cause: int | None) -> bool:
+        return tag in self.input_tags or (cause is not None and source in self._by_name)
+
+    def feed(self, env: Envelope) -> None:
+        seq = env.seq
+        if self._last_seq is not None and seq <= self._last_seq:
+            self.ordered = False
+        self._last_seq = seq
+        if env.cause is not None and not env.event.EDGE:
+            actor = self._by_name.get(env.source)
+            if actor is not None:
+                actor.recorded(env, seq)
+        for actor in self._consumers.get(type(env.event), ()):
+            actor.feed(env)
+
+    def feed_all(self, envelopes: Iterable[Envelope]) -> None:
+        for env in envelopes:
+            self.feed(env)
+
+    def finish(self, *, truncated: bool = False) -> list[ActorReplay]:
+        return [a.finish(truncated) for a in self.actors]

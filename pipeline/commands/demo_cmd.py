@@ -59,9 +59,9 @@ def handle(args: argparse.Namespace) -> int:
     from actors.meter.actor import meter_actor
     from pipeline.bus import Bus
     from pipeline.clock import TrioClock
-    from pipeline.commands.inspect_cmd import render, summarise
-    from pipeline.commands.replay_cmd import verify_journal
-    from pipeline.journal import JournalWriter, load_envelopes, make_header
+    from pipeline.commands.inspect_cmd import render, survey
+    from pipeline.commands.replay_cmd import verify
+    from pipeline.journal import JournalWriter, make_header
     from pipeline.runtime import run_session
 
     if not (math.isfinite(args.seconds) and args.seconds > 0):
@@ -86,9 +86,8 @@ def handle(args: argparse.Namespace) -> int:
             raise SystemExit(f"rtpipe journal-demo: {outcome.failed_actor} failed: {outcome.error}")
 
     trio.run(main)
-    journal, envelopes = load_envelopes(path)
-    print(render(summarise(journal)))
-    verification = verify_journal(journal, envelopes)
+    print(render(survey(str(path))[0]))
+    verification = verify(path)
     print("replay (as `rtpipe replay --verify` reports it):")
     print("\n".join(f"  {line}" for line in verification.lines))
     print(f"journal: {path}")

@@ -12,6 +12,7 @@ from pipeline.commands import debug_cmds
 
 
 def handle(args: argparse.Namespace) -> int:
+    from pipeline.commands.notes import print_notes
     from pipeline.projections import diff
 
     for pattern in args.ignore or ():
@@ -21,8 +22,10 @@ def handle(args: argparse.Namespace) -> int:
             raise UsageError(f"--ignore {pattern!r}: not a regular expression ({exc})") from None
     if args.tolerance_ms < 0 or args.tolerance_ms != args.tolerance_ms:
         raise UsageError(f"--tolerance-ms {args.tolerance_ms}: must be >= 0")
-    a = diff.Side.of(debug_cmds.load(args.a), args.ignore or ())
-    b = diff.Side.of(debug_cmds.load(args.b), args.ignore or ())
+    recordings = debug_cmds.load(args.a, quiet=True), debug_cmds.load(args.b, quiet=True)  # headers: fail early
+    a, b = (diff.Side.of(recording, args.ignore or ()) for recording in recordings)  # one pass each
+    print_notes(a.recording)
+    print_notes(b.recording)
     result = diff.compare(a, b, tolerance_ms=args.tolerance_ms)
     if args.json:
         json.dump(result.as_dict(), sys.stdout, indent=2, default=str)

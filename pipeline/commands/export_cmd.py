@@ -13,10 +13,13 @@ FORMATS = ("markdown", "jsonl", "txt")
 
 
 def handle(args: argparse.Namespace) -> int:
+    from pipeline.commands.notes import print_notes
     from pipeline.projections import export, timeline
 
-    recording = debug_cmds.load(args.journal)
-    text = export.export(recording, timeline.fold(recording), args.format)
+    recording = debug_cmds.load(args.journal, quiet=True)
+    line = timeline.fold(recording)
+    print_notes(recording)
+    text = export.export(recording, line, args.format)
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")

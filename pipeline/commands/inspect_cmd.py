@@ -1,5 +1,8 @@
 """`rtpipe inspect JOURNAL`: what a journal holds, where and why it ends, and what is damaged.
 
+The journal is read as a stream, in one pass (counts, drops and the cost ledger together), so an hour-long
+journal costs a few MB of memory, not its size.
+
 ``--follow`` prints records as they are appended and returns at the close marker, when the writer is gone
 (its lock is free) and nothing more arrives, or after ``--idle-timeout`` seconds without new data. A reader
 that closes our output (``| head``) ends the command quietly.
@@ -20,34 +23,84 @@ from typing import TYPE_CHECKING, Any
 from pipeline.cli import UsageError
 
 if TYPE_CHECKING:
-    from pipeline.journal import Journal
+    from pipeline.journal import Journal, JournalStream
     from pipeline.projections.ledger import Ledger
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as the CLI reports a closed stdout
 WIDTH = 100
 
 
-def summarise(journal: Journal) -> dict[str, Any]:
+def summarise(journal: Journal | JournalStream) -> dict[str, Any]:
+    """What ``inspect`` shows of a journal read whole, or of a stream (``survey``)."""
+    from pipeline.journal import Journal
+
+    if isinstance(journal, Journal):
+        records = journal.records
+        counts = Counter((r.tag, r.source) for r in records)
+        dropped = sum(int(r.payload.get("count", 0)) for r in records if r.tag == "capture.dropped")
+        first = (records[0].seq, records[-1].seq, records[-1].t_ns) if records else None
+        return _summary(journal, len(records), counts, dropped, first)
+    return survey_stream(journal)[0]
+
+
+def survey(path: str) -> tuple[dict[str, Any], Ledger | None]:
+    """``inspect``'s summary and cost ledger of a journal, in one pass over it as a stream (flat memory)."""
+    from pipeline.journal import iter_journal
+
+    return survey_stream(iter_journal(path), ledger=True)
+
+
+def survey_stream(stream: JournalStream, *, ledger: bool = False) -> tuple[dict[str, Any], Ledger | None]:
+    fold = None
+    if ledger:
+        from pipeline.projections.ledger import LEDGER_TAGS, Ledger, LedgerFold
+        from pipeline.registry import register_event_families
+
+        register_event_families()
+        config = stream.header.config if stream.header is not None else {}
+        fold = LedgerFold(Ledger.from_config(config))
+        ledger_tags = LEDGER_TAGS
+    else:
+        ledger_tags = frozenset()
+    counts: dict[tuple[str, str], int] = {}
+    dropped = 0
+    for record in stream:
+        key = (record.tag, record.source)
+        counts[key] = counts.get(key, 0) + 1
+        if key[0] in ledger_tags:
+            assert fold is not None
+            fold.feed(record)
+        elif key[0] == "capture.dropped":
+            dropped += int(record.payload.get("count", 0))
+    first = None
+    if stream.records:
+        assert stream.first_seq is not None and stream.last_seq is not None and stream.last_t_ns is not None
+        first = (stream.first_seq, stream.last_seq, stream.last_t_ns)
+    # the ledger, when its events still decode (a torn tail is fine: what came before)
+    found = fold.ledger if fold is not None and not fold.undecodable else None
+    return _summary(stream, stream.records, Counter(counts), dropped, first), found
+
+
+def _summary(journal: Journal | JournalStream, records: int, counts: Counter[tuple[str, str]], dropped: int,
+             first: tuple[int, int, int] | None) -> dict[str, Any]:  # fmt: skip
     import attrs
 
-    records = journal.records
-    by_tag = Counter(r.tag for r in records)
-    by_source = Counter(r.source for r in records)
-    drops = {
-        "bus": by_tag.get("bus.dropped", 0),
-        "capture_chunks": sum(int(r.payload.get("count", 0)) for r in records if r.tag == "capture.dropped"),
-    }
+    by_tag: Counter[str] = Counter()
+    by_source: Counter[str] = Counter()
+    for (tag, source), n in counts.items():
+        by_tag[tag] += n
+        by_source[source] += n
     header = attrs.asdict(journal.header) if journal.header is not None else None
     return {
         "path": str(journal.path),
         "header": header,
-        "records": len(records),
-        "duration_s": round(records[-1].t_ns / 1e9, 3) if records else 0.0,
-        "first_seq": records[0].seq if records else None,
-        "last_seq": records[-1].seq if records else None,
+        "records": records,
+        "duration_s": round(first[2] / 1e9, 3) if first else 0.0,
+        "first_seq": first[0] if first else None,
+        "last_seq": first[1] if first else None,
         "by_tag": dict(sorted(by_tag.items())),
         "by_source": dict(sorted(by_source.items())),
-        "drops": drops,
+        "drops": {"bus": by_tag.get("bus.dropped", 0), "capture_chunks": dropped},
         "end": {
             "reason": journal.end.reason.value,
             "offset": journal.end.offset,
@@ -186,7 +239,7 @@ def _quiet_when_output_closes(run: Callable[[], int]) -> int:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from pipeline.journal import JournalError, read_journal
+    from pipeline.journal import JournalError
 
     timeout = args.idle_timeout
     if timeout is not None:
@@ -197,11 +250,9 @@ def handle(args: argparse.Namespace) -> int:
     try:
         if args.follow:
             return _quiet_when_output_closes(lambda: _follow(args.journal, args.json, timeout))
-        journal = read_journal(args.journal)
+        summary, ledger = survey(args.journal)
     except JournalError as exc:
         raise UsageError(str(exc)) from None
-    summary = summarise(journal)
-    ledger = _ledger(journal)
     if ledger is not None:
         summary["ledger"] = ledger.as_dict()
 
@@ -218,20 +269,6 @@ def handle(args: argparse.Namespace) -> int:
         return 0
 
     return _quiet_when_output_closes(show)
-
-
-def _ledger(journal: Journal) -> Ledger | None:
-    """The cost ledger, when the journal's events still decode (a torn tail is fine: what came before)."""
-    from events.base import EventError
-    from pipeline.projections.ledger import Ledger
-    from pipeline.registry import replayable_actors
-
-    replayable_actors()  # registers every actor's event families
-    config = journal.header.config if journal.header is not None else {}
-    try:
-        return Ledger.fold_config(journal.envelopes(), config)
-    except EventError:
-        return None
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

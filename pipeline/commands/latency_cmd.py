@@ -11,10 +11,12 @@ from pipeline.commands import debug_cmds
 
 
 def handle(args: argparse.Namespace) -> int:
+    from pipeline.commands.notes import print_notes
     from pipeline.projections import latency
 
-    recording = debug_cmds.load(args.journal)
+    recording = debug_cmds.load(args.journal, quiet=True)
     waterfall = latency.fold(recording)
+    print_notes(recording)
     if args.png:
         from pipeline.projections.charts import latency_png
 

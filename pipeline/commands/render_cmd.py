@@ -12,6 +12,7 @@ from pipeline.commands import debug_cmds
 
 
 def handle(args: argparse.Namespace) -> int:
+    from pipeline.commands.notes import print_notes
     from pipeline.projections import audio
 
     out = Path(args.output)
@@ -19,9 +20,12 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(f"-o {out}: already exists (use --overwrite to replace it)")
     if out.parent and not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-    recording = debug_cmds.load(args.journal)
+    recording = debug_cmds.load(args.journal, quiet=True)
+    plan = audio.RenderPlan()
+    recording.run(plan)  # the first of the render's two passes: also where the journal ends
+    print_notes(recording)
     try:
-        rendered = audio.render(recording, out, mono=args.mono)
+        rendered = audio.render(recording, out, mono=args.mono, plan=plan)
     except OSError as exc:
         raise UsageError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
     if args.json:

@@ -3,27 +3,34 @@
 What it verifies, and when ``--verify`` fails (exit 1):
 
 - the actors that ran in the session (its ``session.started`` record names them) are replayed, or the ones
-  ``--actor`` names; ``rtpipe journal-demo`` prints this same verification (``verify_journal``);
+  ``--actor`` names; ``rtpipe journal-demo`` prints this same verification (``verify``);
 - a divergence fails;
 - nothing verified fails ("nothing to verify"): an empty or header-only file, or no recorded event that a
   replayed actor consumes;
 - corrupt spans fail: every readable record is still verified, and the report says how many were skipped;
 - a torn tail or a missing close marker (a writer that died) is normal: what is there is verified, and the
   report says where the journal ends.
+
+The journal is read as a stream in one pass that feeds every replayed actor's core (``StreamReplay``), so an
+hour-long journal is verified in flat memory; only the replayed actors are imported.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pipeline.cli import UsageError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from events.envelope import Envelope
-    from pipeline.journal import Journal
+    from pipeline.journal import CorruptSpan, Journal, JournalEnd
+    from pipeline.replay import ActorReplay
 
 
 @dataclass(frozen=True)
@@ -32,7 +39,7 @@ class Verification:
     ok: bool  # something was verified, nothing diverged, nothing was skipped
 
 
-def session_actors(envelopes: Sequence[Envelope]) -> set[str] | None:
+def session_actors(envelopes: Iterable[Envelope]) -> set[str] | None:
     from events.runtime import SessionStarted
 
     for env in envelopes:
@@ -45,39 +52,118 @@ def _records(n: int) -> str:
     return f"{n} record{'s' * (n != 1)}"
 
 
+def _selected(actor_names: Sequence[str], ran: Callable[[], set[str] | None]) -> list[str]:
+    """The actors to replay: those named, else the ones that ran in the session (``ran()``: as its
+    ``session.started`` says; None: every replayable actor)."""
+    from pipeline.registry import replayable_names
+
+    names = replayable_names()
+    unknown = [a for a in actor_names if a not in names]
+    if unknown:
+        raise UsageError(f"unknown actor {unknown[0]!r} (replayable: {', '.join(sorted(names))})")
+    if actor_names:
+        return list(actor_names)
+    started = ran()
+    return [name for name in names if started is None or name in started]
+
+
+def _session_started(path: Path) -> set[str] | None:
+    """The actors the journal's first ``session.started`` names (normally its first record: a short read)."""
+    from events.base import EventError
+    from pipeline.journal import JournalError, iter_journal
+
+    with iter_journal(path, batch_bytes=64 << 10) as stream:
+        for record in stream:
+            if record.tag == "session.started":
+                try:
+                    return session_actors([record.envelope()])
+                except EventError as exc:
+                    raise JournalError(f"{path}: {exc}") from exc
+    return None
+
+
+@dataclass
+class _Replayed:
+    """What replaying a journal found, before it is put into words."""
+
+    end: JournalEnd
+    spans: tuple[CorruptSpan, ...]
+    skipped: int | None
+    records: int
+    reports: list[ActorReplay]
+
+
+def verify(path: str | os.PathLike[str], actor_names: Sequence[str] = ()) -> Verification:
+    """Replay a journal's actors (or ``actor_names``) in one pass over it as a stream, and say what that
+    proves, one line at a time. ``JournalError`` when it is not a journal or a record no longer decodes."""
+    from pathlib import Path
+
+    from pipeline.registry import register_event_families
+
+    p = Path(path)
+    register_event_families()
+    names = _selected(actor_names, lambda: _session_started(p))
+    return _verification(_replay_stream(p, names))
+
+
+def _replay_stream(path: Path, names: Sequence[str]) -> _Replayed:
+    from events.base import EventError
+    from pipeline.journal import EndReason, JournalError, iter_journal, load_envelopes
+    from pipeline.registry import replayable_actors
+    from pipeline.replay import StreamReplay, replay
+
+    actors = list(replayable_actors(names).values())
+    stream = iter_journal(path)
+    config = stream.header.config if stream.header is not None else {}
+    engine = StreamReplay(actors, config)
+    with stream:
+        for record in stream:
+            try:
+                env = record.envelope()  # every record, as before: one that no longer decodes is an error
+            except EventError as exc:
+                raise JournalError(f"{path}: {exc}") from exc
+            engine.feed(env)
+    truncated = stream.end.reason in (EndReason.TORN, EndReason.OPEN)
+    if engine.ordered:
+        reports = engine.finish(truncated=truncated)
+    else:  # records out of seq order (no bus writes such a journal): replay them sorted, in memory
+        _, envelopes = load_envelopes(path)
+        reports = replay(envelopes, actors, config, truncated=truncated)
+    return _Replayed(end=stream.end, spans=stream.corrupt_spans, skipped=stream.records_skipped, records=stream.records, reports=reports)
+
+
 def verify_journal(journal: Journal, envelopes: Sequence[Envelope], actor_names: Sequence[str] = ()) -> Verification:
-    """Replay the journal's actors (or ``actor_names``) and say what that proves, one line at a time."""
+    """``verify`` of a journal already read into memory."""
     from pipeline.journal import EndReason
     from pipeline.registry import replayable_actors
     from pipeline.replay import replay
 
-    actors = replayable_actors()
-    unknown = [a for a in actor_names if a not in actors]
-    if unknown:
-        raise UsageError(f"unknown actor {unknown[0]!r} (replayable: {', '.join(sorted(actors))})")
-    if actor_names:
-        selected = [actors[a] for a in actor_names]
-    else:
-        ran = session_actors(envelopes)  # the actors that ran in this session, as its first event says
-        selected = [a for name, a in actors.items() if ran is None or name in ran]
+    names = _selected(actor_names, lambda: session_actors(envelopes))
+    config = journal.header.config if journal.header is not None else {}
+    truncated = journal.end.reason in (EndReason.TORN, EndReason.OPEN)
+    reports = replay(envelopes, list(replayable_actors(names).values()), config, truncated=truncated) if envelopes else []
+    replayed = _Replayed(end=journal.end, spans=journal.corrupt_spans, skipped=journal.records_skipped, records=len(envelopes), reports=reports)
+    return _verification(replayed)
+
+
+def _verification(replayed: _Replayed) -> Verification:
+    from pipeline.journal import EndReason
+
     lines: list[str] = []
-    end, spans = journal.end, journal.corrupt_spans
-    if not envelopes:
+    end, spans, count, reports = replayed.end, replayed.spans, replayed.records, replayed.reports
+    if not count:
         damage = f"; {len(spans)} corrupt span{'s' * (len(spans) != 1)}" if spans else ""
         return Verification([f"nothing to verify: the journal holds no readable records ({end.describe()}{damage})"], ok=False)
     if end.reason in (EndReason.TORN, EndReason.OPEN):
-        lines.append(f"note: journal {end.describe()}; verifying the {_records(len(envelopes))} before that")
+        lines.append(f"note: journal {end.describe()}; verifying the {_records(count)} before that")
     if spans:
-        skipped = journal.records_skipped
+        skipped = replayed.skipped
         lost = "an unknown number of records" if skipped is None else _records(skipped)
         lines.append(
             f"damaged: {len(spans)} corrupt span{'s' * (len(spans) != 1)}, {lost} skipped; "
-            f"verifying the {_records(len(envelopes))} that could be read"
+            f"verifying the {_records(count)} that could be read"
         )
         lines += [f"  corrupt {span.describe()}" for span in spans]
-    config = journal.header.config if journal.header is not None else {}
-    truncated = end.reason in (EndReason.TORN, EndReason.OPEN)
-    reports = replay(envelopes, selected, config, truncated=truncated)
     for report in reports:
         lines.append(f"{report.actor:<14} fed {report.fed:>7}  compared {report.compared:>7}  divergences {report.divergences}")
     past_end = [f"{r.actor} {r.past_end}" for r in reports if r.past_end]
@@ -90,7 +176,7 @@ def verify_journal(journal: Journal, envelopes: Sequence[Envelope], actor_names:
             lines.append("(divergences may follow from the skipped records)")
         return Verification(lines, ok=False)
     if not any(r.fed for r in reports):
-        lines.append(f"nothing to verify: none of its {_records(len(envelopes))} is an input of a replayed actor")
+        lines.append(f"nothing to verify: none of its {_records(count)} is an input of a replayed actor")
         return Verification(lines, ok=False)
     if spans:
         lines.append("every actor reproduces the records that could be read; the skipped ones were not verified")
@@ -100,13 +186,12 @@ def verify_journal(journal: Journal, envelopes: Sequence[Envelope], actor_names:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from pipeline.journal import JournalError, load_envelopes
+    from pipeline.journal import JournalError
 
     try:
-        journal, envelopes = load_envelopes(args.journal)
+        verification = verify(args.journal, args.actor or ())
     except JournalError as exc:
         raise UsageError(str(exc)) from None
-    verification = verify_journal(journal, envelopes, args.actor or ())
     print("\n".join(verification.lines))
     return 1 if args.verify and not verification.ok else 0
 

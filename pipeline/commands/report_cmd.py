@@ -10,13 +10,15 @@ from pipeline.commands import debug_cmds
 
 
 def handle(args: argparse.Namespace) -> int:
+    from pipeline.commands.notes import print_notes
     from pipeline.projections import report
 
     out = Path(args.output)
     if out.exists() and not args.overwrite:
         raise UsageError(f"-o {out}: already exists (use --overwrite to replace it)")
-    recording = debug_cmds.load(args.journal)
+    recording = debug_cmds.load(args.journal, quiet=True)
     page = report.build(recording, with_audio=not args.no_audio)
+    print_notes(recording)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(page, encoding="utf-8")

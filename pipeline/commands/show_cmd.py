@@ -48,16 +48,19 @@ def render(entries: list[Entry], turns: dict[int, TurnLatency]) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from pipeline.commands.notes import print_notes
     from pipeline.projections import latency, timeline
 
-    recording = debug_cmds.load(args.journal)
     start = debug_cmds.session_time(args.start, "--from") if args.start is not None else None
     end = debug_cmds.session_time(args.end, "--to") if args.end is not None else None
-    tl = timeline.fold(recording)
+    recording = debug_cmds.load(args.journal, quiet=True)
+    line, waterfall_fold = timeline.TimelineFold(), latency.LatencyFold()
+    recording.run(line, waterfall_fold)  # one pass over the journal for both
+    print_notes(recording)
+    tl, waterfall = line.result(recording.duration_ns), waterfall_fold.result()
     if args.turn is not None and not 0 <= args.turn <= tl.turns:
         raise UsageError(f"--turn {args.turn}: the call has turns 0 to {tl.turns} (0 is before the first user turn)")
     entries = tl.select(start_ns=start, end_ns=end, turn=args.turn)
-    waterfall = latency.fold(recording)
     turns = {t.number: t for t in waterfall.turns}
     if args.json:
         out: dict[str, Any] = {

@@ -11,6 +11,10 @@ The API other code builds on:
   ``journal.records_skipped``, ``journal.clean`` and ``journal.describe()``.
 - ``load_envelopes(path) -> (Journal, list[Envelope])``; ``journal_from_bytes(data)`` reads one already in
   memory.
+- ``iter_journal(path) -> JournalStream``: the same reading as one pass in flat memory, for long journals:
+  ``stream.header`` at once, iterate for the records (``RawRecord``, decoded from msgpack, no event built), then
+  ``stream.end``, ``stream.corrupt_spans``, ``stream.records`` (the count), ``describe()``...;
+  ``stream_from_bytes(data)`` streams one already in memory.
 - ``follow(path, poll_s=..., stop_after_idle_s=...)``: header, records and corrupt spans as they are
   appended, then a ``JournalEnd``; it ends when the writer is gone (its ``flock`` is free) and nothing more
   arrives.
@@ -24,6 +28,7 @@ from pipeline.journal.follow import follow
 from pipeline.journal.format import CorruptSpan, EndReason, JournalEnd, JournalError, JournalHeader
 from pipeline.journal.reader import Journal, RawRecord, journal_from_bytes, load_envelopes, read_journal
 from pipeline.journal.redact import redact
+from pipeline.journal.stream import JournalStream, iter_journal, stream_from_bytes
 from pipeline.journal.writer import FsyncMode, FsyncPolicy, JournalWriter, encode_record, make_header
 
 __all__ = [
@@ -35,13 +40,16 @@ __all__ = [
     "JournalEnd",
     "JournalError",
     "JournalHeader",
+    "JournalStream",
     "JournalWriter",
     "RawRecord",
     "encode_record",
     "follow",
+    "iter_journal",
     "journal_from_bytes",
     "load_envelopes",
     "make_header",
     "read_journal",
     "redact",
+    "stream_from_bytes",
 ]

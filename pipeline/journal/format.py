@@ -33,6 +33,7 @@ also a corrupt span).
 from __future__ import annotations
 
 import enum
+import mmap
 import struct
 import zlib
 from typing import Any
@@ -151,7 +152,7 @@ def frame_v1(body: bytes) -> bytes:
     return framed + FRAME_HEAD_V1.pack(zlib.crc32(framed))
 
 
-def frame_at(buf: bytes | bytearray | memoryview, offset: int, *, need_sync: bool = True) -> int:
+def frame_at(buf: bytes | bytearray | memoryview | mmap.mmap, offset: int, *, need_sync: bool = True) -> int:
     """The end of the format-2 frame at ``offset`` if its length and checksum agree, else -1 (the body is not
     decoded here)."""
     size = len(buf)
@@ -166,7 +167,7 @@ def frame_at(buf: bytes | bytearray | memoryview, offset: int, *, need_sync: boo
     return int(end)
 
 
-def frame_at_v1(buf: bytes | bytearray | memoryview, offset: int) -> tuple[str, int, int]:
+def frame_at_v1(buf: bytes | bytearray | memoryview | mmap.mmap, offset: int) -> tuple[str, int, int]:
     """Inspect the format-1 frame at ``offset``: ("ok"|"end"|"torn"|"corrupt", body_start, body_end); the next
     frame starts at ``body_end + 4``."""
     size = len(buf)

@@ -12,6 +12,7 @@ unreadable header), with a one-line message for the CLI.
 from __future__ import annotations
 
 import gc
+import mmap
 import os
 import zlib
 from pathlib import Path
@@ -40,7 +41,7 @@ from pipeline.journal.format import (
 if TYPE_CHECKING:
     from events.envelope import Envelope
 
-Buffer = bytes | bytearray
+Buffer = bytes | bytearray | mmap.mmap
 
 
 class RawRecord(NamedTuple):
@@ -67,11 +68,32 @@ class RawRecord(NamedTuple):
         )
 
 
+def records_skipped(spans: tuple[CorruptSpan, ...]) -> int | None:
+    """Records lost in ``spans``; None when a span's loss cannot be told."""
+    total = 0
+    for span in spans:
+        if span.records_lost is None:
+            return None
+        total += span.records_lost
+    return total
+
+
+def describe_outcome(end: JournalEnd, spans: tuple[CorruptSpan, ...]) -> str:
+    """One line: how the journal ends, and the corrupt spans if any."""
+    text = end.describe()
+    if spans:
+        skipped = records_skipped(spans)
+        lost = "an unknown number of records" if skipped is None else f"{skipped} record{'s' * (skipped != 1)}"
+        text += f"; {len(spans)} corrupt span{'s' * (len(spans) != 1)} ({lost} skipped)"
+    return text
+
+
 @attrs.frozen(kw_only=True)
 class Journal:
     """A journal as read: ``header`` (None when the header could not be read), ``records`` (every readable
     record, in file order), ``end`` (how the data ends), ``corrupt_spans`` (what was skipped, with byte
-    offsets; bytes after the close marker are one too)."""
+    offsets; bytes after the close marker are one too). Everything is in memory: for a long journal, read it
+    as a stream (``iter_journal``) instead."""
 
     path: Path
     header: JournalHeader | None
@@ -92,21 +114,11 @@ class Journal:
     @property
     def records_skipped(self) -> int | None:
         """Records lost in corrupt spans; None when a span's loss cannot be told."""
-        total = 0
-        for span in self.corrupt_spans:
-            if span.records_lost is None:
-                return None
-            total += span.records_lost
-        return total
+        return records_skipped(self.corrupt_spans)
 
     def describe(self) -> str:
         """One line: the ending, and the corrupt spans if any."""
-        text = self.end.describe()
-        if self.corrupt_spans:
-            skipped = self.records_skipped
-            lost = "an unknown number of records" if skipped is None else f"{skipped} record{'s' * (skipped != 1)}"
-            text += f"; {len(self.corrupt_spans)} corrupt span{'s' * (len(self.corrupt_spans) != 1)} ({lost} skipped)"
-        return text
+        return describe_outcome(self.end, self.corrupt_spans)
 
     def envelopes(self) -> list[Envelope]:
         """Build every record into its current event class (upcasting older versions)."""
@@ -144,7 +156,7 @@ def journal_format(buf: Buffer, path: Path) -> int | None:
         if MAGIC_PREFIX.startswith(bytes(buf[: len(MAGIC_PREFIX)])):
             return None
         raise JournalError(f"{path}: not an rtpipe journal (bad magic)")
-    if not buf.startswith(MAGIC_PREFIX):
+    if buf[: len(MAGIC_PREFIX)] != MAGIC_PREFIX:  # slicing, not startswith: ``buf`` may be a mapped file
         if buf[:4] == MAGIC_PREFIX[:4]:
             raise JournalError(f"{path}: journal format {buf[5]} is not supported by this rtpipe")
         raise JournalError(f"{path}: not an rtpipe journal (bad magic)")
@@ -250,11 +262,14 @@ class FrameScanner:
         self.end: JournalEnd | None = None
         self._header_damaged = header_damaged
 
-    def scan(self, buf: Buffer, base: int = 0, *, final: bool = True) -> list[RawRecord]:
+    def scan(self, buf: Buffer, base: int = 0, *, final: bool = True, stop: int | None = None) -> list[RawRecord]:
+        """The records from the scanner's position on. With ``stop`` (an absolute offset), return once the
+        position reaches it, with ``end`` still None (a stream reads a long journal in batches this way)."""
         if self.end is not None:
             return []
         if self.fmt == 1:
-            return self._scan_v1(buf, base, final)
+            return self._scan_v1(buf, base, final, stop)
+        halt = len(buf) if stop is None else min(len(buf), stop - base)
         records: list[RawRecord] = []
         view = memoryview(buf)
         # Building many small containers that stay alive is what triggers the cyclic collector, again and
@@ -265,24 +280,29 @@ class FrameScanner:
         try:
             pos = self.offset - base
             while True:
-                pos = self._fast(buf, view, pos, records)
+                pos = self._fast(buf, view, pos, records, halt)
                 if records:
                     self.last_seq = records[-1].seq
+                if pos >= halt and halt < len(buf):
+                    self.offset = base + pos
+                    break
                 if not self._slow(buf, view, pos, base, records, final):
                     break
                 pos = self.offset - base
+                if pos >= halt and halt < len(buf):
+                    break
         finally:
             view.release()
             if collecting:
                 gc.enable()
         return records
 
-    def _fast(self, buf: Buffer, view: memoryview, pos: int, records: list[RawRecord]) -> int:
+    def _fast(self, buf: Buffer, view: memoryview, pos: int, records: list[RawRecord], halt: int) -> int:
         """The read hot path: frames checked in place (no copies of bodies), decoded straight into tuples.
-        Returns the position of the first frame it did not take."""
+        Returns the position of the first frame it did not take (at or after ``halt``: it stopped there)."""
         append = records.append
         size = len(buf)
-        limit = size - FRAME_OVERHEAD
+        limit = min(size - FRAME_OVERHEAD, halt - 1)
         head = FRAME_HEAD.unpack_from
         crc32 = zlib.crc32
         unpackb = msgpack.unpackb
@@ -391,14 +411,18 @@ class FrameScanner:
         if lost:
             self.lost += lost
 
-    def _scan_v1(self, buf: Buffer, base: int, final: bool) -> list[RawRecord]:
+    def _scan_v1(self, buf: Buffer, base: int, final: bool, stop: int | None) -> list[RawRecord]:
         """Format 1: no sync marker, so the first frame that cannot be trusted ends the readable journal."""
         records: list[RawRecord] = []
         view = memoryview(buf)
         size = len(buf)
         pos = self.offset - base
+        halt = size if stop is None else stop - base
         try:
             while True:
+                if pos >= halt and halt < size:
+                    self.offset = base + pos
+                    return records
                 status, start, end = frame_at_v1(buf, pos)
                 if status == "ok":
                     value = _decode(view[start:end])

@@ -16,9 +16,10 @@ shifted later by the difference. Order is kept on both sides and nothing overlap
 reported, and ``position()`` maps a session time to its place in the track (the HTML report's player seeks
 with it).
 
-Streaming: the track is written to the WAV file as the records are read (each side's sounds start in
-non-decreasing order, so everything before the current event is final), so memory holds the audio of the
-items still playing, not the call.
+Streaming: two passes over the journal, each read as a stream: the first (``RenderPlan``) finds when the
+capture started and which chunks never reached the server; the second (``RenderFold``) writes the track to the
+WAV file as the records are read (each side's sounds start in non-decreasing order, so everything before the
+current event is final), so memory holds the audio of the items still playing, not the call.
 """
 
 from __future__ import annotations
@@ -139,13 +140,154 @@ def _pcm(data: bytes, rate: int) -> np.ndarray[Any, np.dtype[np.int16]]:
     return pcm
 
 
-def render(recording: Recording, path: str | os.PathLike[str], *, mono: bool = False) -> Rendered:
-    paced = not recording.fast
-    return render_records(recording.records, path, mono=mono, session_ns=recording.duration_ns, paced=paced)
+class RenderPlan:
+    """The first pass of a render (a ``Fold``, so it can share a pass with other read models): the chunks that
+    never reached the server, and (paced) when the capture started: a paced capture is never early, so its
+    start is the earliest (publish time - index x chunk length)."""
+
+    TAGS = frozenset({"audio.chunk", "bus.dropped"})
+
+    def __init__(self) -> None:
+        self.unsent: set[int] = set()
+        self.capture_start = 1 << 62
+
+    def wants(self, tag: str) -> bool:
+        return tag in self.TAGS
+
+    def feed(self, record: RawRecord) -> None:
+        p = record.payload
+        if record.tag == "audio.chunk":
+            start = record.t_ns - p["index"] * (len(p["pcm"]) // 2) * 1_000_000_000 // p.get("rate", RATE)
+            if start < self.capture_start:
+                self.capture_start = start
+        elif p.get("subscriber") == "uploader":
+            self.unsent.add(p["dropped_seq"])
+
+
+class RenderFold:
+    """The second pass of a render: writes the track to ``out`` as records are fed (every record: each moves
+    the time up to which the track is final); ``finish(session_ns)`` writes the rest and says how it was laid
+    out."""
+
+    def __init__(self, out: wave.Wave_write, plan: RenderPlan, *, mono: bool = False, paced: bool = True) -> None:
+        self.renderer = _Renderer(out, mono)
+        self.mono = mono
+        self.paced = paced
+        self.unsent = plan.unsent
+        self.capture_start = plan.capture_start
+        self.item_audio: dict[str, bytearray] = {}
+        self.played_bytes: dict[str, int] = {}
+        self.user_chunks = self.unsent_chunks = self.played_ms = 0
+        self.session_ns = 0
+        # a paced capture's consecutive chunks are one contiguous sound: placed as one run (up to RUN_CHUNKS)
+        self.run: list[bytes] = []
+        self.run_at_ns = self.run_t_ns = self.run_next = self.run_size = 0
+        self.capture_open = True
+
+    @staticmethod
+    def wants(tag: str) -> bool:
+        return True
+
+    def place_run(self) -> None:
+        if self.run:
+            self.renderer.place(0, self.run_t_ns, np.frombuffer(b"".join(self.run), dtype="<i2"), self.run_at_ns)
+            self.run.clear()
+
+    def feed(self, record: RawRecord) -> None:
+        tag, renderer = record.tag, self.renderer
+        if tag == "audio.chunk":
+            self._chunk(record)
+        elif tag == "rt.assistant.audio.delta":
+            self.item_audio.setdefault(record.payload["item_id"], bytearray()).extend(record.payload["pcm"])
+        elif tag == "playback.progress":
+            item_id = record.payload["item_id"]
+            audio = self.item_audio.get(item_id)
+            if audio is not None:
+                done = min(len(audio), record.payload["played_ms"] * RATE // 1000 * 2)
+                before = self.played_bytes.get(item_id, 0)
+                if done > before:
+                    self.place_run()  # the user's audio up to here first: the track is written in time order
+                    renderer.place(1, record.t_ns, np.frombuffer(bytes(audio[before:done]), dtype="<i2"))
+                    self.played_bytes[item_id] = done
+                    self.played_ms += (done - before) // 2 * 1000 // RATE
+        elif tag == "playback.finished":
+            self.item_audio.pop(record.payload["item_id"], None)
+            self.played_bytes.pop(record.payload["item_id"], None)
+        elif tag == "capture.ended":
+            self.place_run()
+            self.capture_open = False
+        # what is final: nothing placed from now on starts before the current time, nor (paced) before the
+        # next chunk's place, which a chunk published late puts before its publish time
+        safe = renderer.now(record.t_ns)
+        if self.paced and self.capture_open:  # the run not placed yet, else where the next chunk goes
+            user_ns = self.run_at_ns if self.run else self.capture_start + self.run_next * (self.run_size // 2) * 1_000_000_000 // RATE
+            safe = min(safe, renderer.now(user_ns))
+        if safe - renderer.written >= FLUSH_SAMPLES:
+            renderer.flush(safe)
+        if record.t_ns > self.session_ns:
+            self.session_ns = record.t_ns
+
+    def _chunk(self, record: RawRecord) -> None:
+        if record.seq in self.unsent:
+            self.unsent_chunks += 1
+            return
+        self.user_chunks += 1
+        p = record.payload
+        data, index = p["pcm"], p["index"]
+        if self.paced and p.get("rate", RATE) == RATE:
+            # chunk i was captured at start + i x chunk length: jitter in publishing is not sound
+            if self.run and (index != self.run_next or len(data) != self.run_size or len(self.run) >= RUN_CHUNKS):
+                self.place_run()
+            if not self.run:
+                self.run_at_ns = self.capture_start + index * (len(data) // 2) * 1_000_000_000 // RATE
+                self.run_t_ns, self.run_size = record.t_ns, len(data)
+            self.run.append(data)
+            self.run_next = index + 1
+            return
+        pcm = _pcm(data, p.get("rate", RATE))
+        at_ns = self.capture_start + index * len(pcm) * 1_000_000_000 // RATE if self.paced else None
+        self.renderer.place(0, record.t_ns, pcm, at_ns)
+
+    def finish(self, session_ns: int = 0) -> Rendered:
+        """Write the rest of the track (it lasts at least ``session_ns``) and say how it was laid out."""
+        session_ns = max(session_ns, self.session_ns)
+        self.place_run()
+        end = self.renderer.end_at(session_ns)
+        self.renderer.flush(end)
+        return Rendered(
+            duration_s=end / RATE,
+            session_s=session_ns / 1e9,
+            stretch_s=max(0.0, end / RATE - session_ns / 1e9),
+            user_chunks=self.user_chunks,
+            unsent_chunks=self.unsent_chunks,
+            played_ms=self.played_ms,
+            breakpoints=tuple(self.renderer.breakpoints),
+            channels=1 if self.mono else 2,
+        )
+
+
+def _open_wav(path: str | os.PathLike[str], mono: bool) -> wave.Wave_write:
+    out = wave.open(os.fspath(path), "wb")
+    out.setnchannels(1 if mono else 2)
+    out.setsampwidth(2)
+    out.setframerate(RATE)
+    return out
+
+
+def render(recording: Recording, path: str | os.PathLike[str], *, mono: bool = False, plan: RenderPlan | None = None) -> Rendered:
+    """Write the call to ``path`` in two passes over the journal (the first, ``plan``, may have been made
+    already, alongside other read models)."""
+    if plan is None:
+        plan = RenderPlan()
+        recording.run(plan)
+    with _open_wav(path, mono) as out:
+        track = RenderFold(out, plan, mono=mono, paced=not recording.fast)
+        recording.run(track)
+        return track.finish(recording.duration_ns)
 
 
 def render_records(
-    records: Iterable[RawRecord] | list[RawRecord],
+    records: Iterable[RawRecord],
     path: str | os.PathLike[str],
     *,
     mono: bool = False,
@@ -153,105 +295,18 @@ def render_records(
     paced: bool = True,
 ) -> Rendered:
     """Write the call to ``path`` (PCM16 WAV at 24 kHz, stereo unless ``mono``) and say how it was laid out.
+    ``records`` is read twice (a list, or a recording's ``records``).
 
     ``paced``: the capture ran in real time, so chunk ``i`` was captured at ``start + i * chunk length`` and
     the user's side is laid out by index from the earliest such start (publishing jitter under load does not
     move the sound); otherwise (``--fast``) each chunk is placed where it was published.
     """
-    records = records if isinstance(records, list) else list(records)
-    # one pass first: the chunks that never reached the server, and (paced) when the capture started: a paced
-    # capture is never early, so its start is the earliest (publish time - index x chunk length)
-    unsent: set[int] = set()
-    capture_start = 1 << 62
-    for r in records:
-        tag = r.tag
-        if tag == "audio.chunk":
-            p = r.payload
-            start = r.t_ns - p["index"] * (len(p["pcm"]) // 2) * 1_000_000_000 // p.get("rate", RATE)
-            if start < capture_start:
-                capture_start = start
-        elif tag == "bus.dropped" and r.payload.get("subscriber") == "uploader":
-            unsent.add(r.payload["dropped_seq"])
-    item_audio: dict[str, bytearray] = {}
-    played_bytes: dict[str, int] = {}
-    user_chunks = unsent_chunks = played_ms = 0
-    with wave.open(os.fspath(path), "wb") as out:
-        out.setnchannels(1 if mono else 2)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        renderer = _Renderer(out, mono)
-        # a paced capture's consecutive chunks are one contiguous sound: placed as one run (up to RUN_CHUNKS)
-        run: list[bytes] = []
-        run_at_ns = run_t_ns = run_next = run_size = 0
-        capture_open = True
-
-        def place_run() -> None:
-            if run:
-                renderer.place(0, run_t_ns, np.frombuffer(b"".join(run), dtype="<i2"), run_at_ns)
-                run.clear()
-
+    plan = RenderPlan()
+    for record in records:
+        if plan.wants(record.tag):
+            plan.feed(record)
+    with _open_wav(path, mono) as out:
+        track = RenderFold(out, plan, mono=mono, paced=paced)
         for record in records:
-            tag = record.tag
-            if tag == "audio.chunk":
-                if record.seq in unsent:
-                    unsent_chunks += 1
-                    continue
-                user_chunks += 1
-                p = record.payload
-                data, index = p["pcm"], p["index"]
-                if paced and p.get("rate", RATE) == RATE:
-                    # chunk i was captured at start + i x chunk length: jitter in publishing is not sound
-                    if run and (index != run_next or len(data) != run_size or len(run) >= RUN_CHUNKS):
-                        place_run()
-                    if not run:
-                        run_at_ns = capture_start + index * (len(data) // 2) * 1_000_000_000 // RATE
-                        run_t_ns, run_size = record.t_ns, len(data)
-                    run.append(data)
-                    run_next = index + 1
-                    continue
-                pcm = _pcm(data, p.get("rate", RATE))
-                at_ns = capture_start + index * len(pcm) * 1_000_000_000 // RATE if paced else None
-                renderer.place(0, record.t_ns, pcm, at_ns)
-            elif tag == "rt.assistant.audio.delta":
-                item_audio.setdefault(record.payload["item_id"], bytearray()).extend(record.payload["pcm"])
-            elif tag == "playback.progress":
-                item_id = record.payload["item_id"]
-                audio = item_audio.get(item_id)
-                if audio is None:
-                    continue
-                done = min(len(audio), record.payload["played_ms"] * RATE // 1000 * 2)
-                before = played_bytes.get(item_id, 0)
-                if done > before:
-                    place_run()  # the user's audio up to here first: the track is written in time order
-                    renderer.place(1, record.t_ns, np.frombuffer(bytes(audio[before:done]), dtype="<i2"))
-                    played_bytes[item_id] = done
-                    played_ms += (done - before) // 2 * 1000 // RATE
-            elif tag == "playback.finished":
-                item_audio.pop(record.payload["item_id"], None)
-                played_bytes.pop(record.payload["item_id"], None)
-            elif tag == "capture.ended":
-                place_run()
-                capture_open = False
-            # what is final: nothing placed from now on starts before the current time, nor (paced) before the
-            # next chunk's place, which a chunk published late puts before its publish time
-            safe = renderer.now(record.t_ns)
-            if paced and capture_open:  # the run not placed yet, else where the next chunk goes
-                user_ns = run_at_ns if run else capture_start + run_next * (run_size // 2) * 1_000_000_000 // RATE
-                safe = min(safe, renderer.now(user_ns))
-            if safe - renderer.written >= FLUSH_SAMPLES:
-                renderer.flush(safe)
-            if record.t_ns > session_ns:
-                session_ns = record.t_ns
-        place_run()
-        end = renderer.end_at(session_ns)
-        renderer.flush(end)
-    return Rendered(
-        duration_s=end / RATE,
-        session_s=session_ns / 1e9,
-        stretch_s=max(0.0, end / RATE - session_ns / 1e9),
-        user_chunks=user_chunks,
-        unsent_chunks=unsent_chunks,
-        played_ms=played_ms,
-        breakpoints=tuple(renderer.breakpoints),
-        channels=1 if mono else 2,
-    )
+            track.feed(record)
+        return track.finish(session_ns)

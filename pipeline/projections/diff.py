@@ -21,10 +21,10 @@ import attrs
 
 from pipeline.projections import latency as latency_model
 from pipeline.projections import timeline as timeline_model
-from pipeline.projections.ledger import LEDGER_EVENTS, Ledger
+from pipeline.projections.ledger import LEDGER_TAGS, Ledger, LedgerFold
 from pipeline.projections.recording import Recording
 
-LEDGER_TAGS = frozenset(cls.TAG for cls in LEDGER_EVENTS)
+__all__ = ["LEDGER_TAGS", "Diff", "Side", "TurnDifference", "TurnView", "compare", "render", "turn_views"]
 
 
 @attrs.frozen(kw_only=True)
@@ -52,11 +52,13 @@ class Side:
 
     @classmethod
     def of(cls, recording: Recording, ignore: Sequence[str] = ()) -> Side:
-        timeline = timeline_model.fold(recording)
+        """The call's turns, ledger and latency, in one pass over its journal."""
+        timeline, waterfall = timeline_model.TimelineFold(), latency_model.LatencyFold()
+        ledger = LedgerFold(Ledger.from_config(recording.config))
+        recording.run(timeline, waterfall, ledger)
         patterns = [re.compile(p) for p in ignore]
-        ledger = Ledger.fold_config(recording.envelopes(LEDGER_TAGS), recording.config)
-        return cls(recording=recording, turns=tuple(turn_views(timeline, patterns)), ledger=ledger,
-                   latency=latency_model.fold(recording))  # fmt: skip
+        return cls(recording=recording, turns=tuple(turn_views(timeline.result(recording.duration_ns), patterns)),
+                   ledger=ledger.ledger, latency=waterfall.result())  # fmt: skip
 
 
 def _norm(text: str, patterns: Sequence[re.Pattern[str]]) -> str:

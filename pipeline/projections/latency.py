@@ -138,73 +138,98 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     return ordered[rank - 1]
 
 
-def fold(recording: Recording) -> Latency:
-    return fold_records(recording.records)
+TAGS = frozenset({"rt.assistant.audio.delta", "playback.progress", "rt.speech.stopped", "rt.audio.committed", "rt.item.added",
+                  "rt.response.created", "rt.response.done"})  # fmt: skip
 
 
-def fold_records(records: Iterable[RawRecord]) -> Latency:
-    turns: list[TurnLatency] = []
-    by_item: dict[str, TurnLatency] = {}  # user item -> its turn
-    stopped: dict[str, int] = {}
-    committed: dict[str, int] = {}
-    turn_of_response: dict[str, TurnLatency] = {}
-    turn_of_audio_item: dict[str, TurnLatency] = {}
-    done_of_response: dict[str, int] = {}
-    windows: list[WindowPoint] = []
-    current: TurnLatency | None = None
-    for record in records:
+class LatencyFold:
+    """The waterfall as a ``Fold`` (fed in a pass that may feed other read models too); ``result()`` after it."""
+
+    def __init__(self) -> None:
+        self.turns: list[TurnLatency] = []
+        self.by_item: dict[str, TurnLatency] = {}  # user item -> its turn
+        self.stopped: dict[str, int] = {}
+        self.committed: dict[str, int] = {}
+        self.turn_of_response: dict[str, TurnLatency] = {}
+        self.turn_of_audio_item: dict[str, TurnLatency] = {}
+        self.done_of_response: dict[str, int] = {}
+        self.windows: list[WindowPoint] = []
+        self.current: TurnLatency | None = None
+
+    @staticmethod
+    def wants(tag: str) -> bool:
+        return tag in TAGS
+
+    def feed(self, record: RawRecord) -> None:
         tag = record.tag
         if tag == "rt.assistant.audio.delta":  # the most frequent first
-            turn = turn_of_response.get(record.payload["response_id"])
+            turn = self.turn_of_response.get(record.payload["response_id"])
             if turn is not None:
                 item_id = record.payload["item_id"]
-                if item_id not in turn_of_audio_item:
-                    turn_of_audio_item[item_id] = turn
+                if item_id not in self.turn_of_audio_item:
+                    self.turn_of_audio_item[item_id] = turn
                 if turn.first_delta_ns is None and record.payload["pcm"]:
                     turn.first_delta_ns = record.t_ns
                     turn.audio_response = record.payload["response_id"]
         elif tag == "playback.progress":
-            turn = turn_of_audio_item.get(record.payload["item_id"])
+            turn = self.turn_of_audio_item.get(record.payload["item_id"])
             if turn is not None and turn.first_played_ns is None and record.payload["played_ms"] > 0:
                 turn.first_played_ns = record.t_ns
         elif tag == "rt.speech.stopped":
-            stopped.setdefault(record.payload["item_id"], record.t_ns)
-            turn = by_item.get(record.payload["item_id"])
+            self.stopped.setdefault(record.payload["item_id"], record.t_ns)
+            turn = self.by_item.get(record.payload["item_id"])
             if turn is not None and turn.speech_stopped_ns is None:
                 turn.speech_stopped_ns = record.t_ns
         elif tag == "rt.audio.committed":
-            committed.setdefault(record.payload["item_id"], record.t_ns)
-            turn = by_item.get(record.payload["item_id"])
+            self.committed.setdefault(record.payload["item_id"], record.t_ns)
+            turn = self.by_item.get(record.payload["item_id"])
             if turn is not None and turn.committed_ns is None:
                 turn.committed_ns = record.t_ns
         elif tag == "rt.item.added":
             p = record.payload
-            if p.get("item_type") == "message" and p.get("role") == "user" and p["item_id"] not in by_item:
+            if p.get("item_type") == "message" and p.get("role") == "user" and p["item_id"] not in self.by_item:
                 item_id = p["item_id"]
-                current = TurnLatency(number=len(turns) + 1, item_id=item_id, added_ns=record.t_ns,
-                                      speech_stopped_ns=stopped.get(item_id), committed_ns=committed.get(item_id))  # fmt: skip
-                turns.append(current)
-                by_item[item_id] = current
+                self.current = TurnLatency(number=len(self.turns) + 1, item_id=item_id, added_ns=record.t_ns,
+                                           speech_stopped_ns=self.stopped.get(item_id), committed_ns=self.committed.get(item_id))  # fmt: skip
+                self.turns.append(self.current)
+                self.by_item[item_id] = self.current
         elif tag == "rt.response.created":
-            if current is not None:
+            if self.current is not None:
                 response_id = record.payload["response_id"]
-                turn_of_response.setdefault(response_id, current)
-                current.responses.append(response_id)
-                if current.created_ns is None:
-                    current.created_ns = record.t_ns
+                self.turn_of_response.setdefault(response_id, self.current)
+                self.current.responses.append(response_id)
+                if self.current.created_ns is None:
+                    self.current.created_ns = record.t_ns
         elif tag == "rt.response.done":
             p = record.payload
-            done_of_response.setdefault(p["response_id"], record.t_ns)
+            self.done_of_response.setdefault(p["response_id"], record.t_ns)
             total = p.get("usage", {}).get("total_tokens")
             if isinstance(total, int):
-                windows.append(WindowPoint(t_ns=record.t_ns, response_id=p["response_id"], total_tokens=total, status=p["status"]))
-    for turn in turns:
-        if turn.audio_response is not None:
-            turn.done_ns = done_of_response.get(turn.audio_response)
-        else:
-            dones = [done_of_response[r] for r in turn.responses if r in done_of_response]
-            turn.done_ns = max(dones) if dones else None
-    return Latency(turns=tuple(turns), windows=tuple(windows))
+                self.windows.append(WindowPoint(t_ns=record.t_ns, response_id=p["response_id"], total_tokens=total, status=p["status"]))
+
+    def result(self) -> Latency:
+        for turn in self.turns:
+            if turn.audio_response is not None:
+                turn.done_ns = self.done_of_response.get(turn.audio_response)
+            else:
+                dones = [self.done_of_response[r] for r in turn.responses if r in self.done_of_response]
+                turn.done_ns = max(dones) if dones else None
+        return Latency(turns=tuple(self.turns), windows=tuple(self.windows))
+
+
+def fold(recording: Recording) -> Latency:
+    """The waterfall of a recording (one pass)."""
+    waterfall = LatencyFold()
+    recording.run(waterfall)
+    return waterfall.result()
+
+
+def fold_records(records: Iterable[RawRecord]) -> Latency:
+    waterfall = LatencyFold()
+    for record in records:
+        if record.tag in TAGS:
+            waterfall.feed(record)
+    return waterfall.result()
 
 
 def render(latency: Latency) -> str:

@@ -59,7 +59,7 @@ from typing import Any
 
 import attrs
 
-from events.base import Event
+from events.base import Event, EventError
 from events.envelope import Envelope
 from events.protocol import (
     AssistantAudioDelta,
@@ -70,6 +70,7 @@ from events.protocol import (
     SessionUpdated,
 )
 from events.summary import SummaryApplied, SummaryGenerated, SummaryRequested
+from pipeline.journal import RawRecord
 
 PRICE_KEYS = frozenset(
     {"text_input", "text_cached_input", "text_output", "audio_input", "audio_cached_input", "audio_output", "per_minute"}
@@ -93,6 +94,7 @@ LEDGER_EVENTS: frozenset[type[Event]] = frozenset(
     {ResponseDone, InputTranscriptCompleted, SummaryRequested, SummaryGenerated, SummaryApplied, SessionCreated, SessionUpdated,
      AssistantAudioDelta, ItemTruncated}
 )  # fmt: skip
+LEDGER_TAGS = frozenset(cls.TAG for cls in LEDGER_EVENTS)
 PCM_BYTES_PER_MS = 48  # assistant speech: 24 kHz mono PCM16
 Prices = Mapping[str, Mapping[str, float]]
 
@@ -463,6 +465,27 @@ class Ledger:
             saving += f" from {len(self.reductions)} summar{'y' if len(self.reductions) == 1 else 'ies'}"
             saving += f" costing {_usd(self.summaries.cost_usd)}"
         return "\n".join([*lines, saving])
+
+
+class LedgerFold:
+    """A ledger fed raw journal records in a pass shared with other read models (``Recording.run``): only the
+    records of the ledger's events are built; one that no longer decodes is skipped and counted."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.undecodable = 0
+
+    @staticmethod
+    def wants(tag: str) -> bool:
+        return tag in LEDGER_TAGS
+
+    def feed(self, record: RawRecord) -> None:
+        try:
+            env = record.envelope()
+        except EventError:
+            self.undecodable += 1
+            return
+        self.ledger.apply(env)
 
 
 def _per_token(tokens: Tokens, table: Mapping[str, float]) -> float:

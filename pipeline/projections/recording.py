@@ -1,12 +1,20 @@
-"""A recorded call as the read models see it: the journal's header, its records, and how it ends.
+"""A recorded call as the read models see it: the journal's header, its records as a stream, how it ends.
 
-Every read model (timeline, latency, audio render, export, diff, report) starts from a ``Recording``. It
-reads the journal once (``pipeline.journal.read_journal``) and never fails on damage: a journal still being
-written, a torn tail or corrupt spans give the records that could be read, and ``notices()`` says in one line
-each what is missing, so every command can print it before its output.
+Every read model (timeline, latency, audio render, export, diff, report) starts from a ``Recording``.
+``Recording.load`` reads the header only (``JournalError``, one line, when the file is not a journal); the
+records are read as a stream on each pass (``pipeline.journal.iter_journal``), so memory stays flat whatever
+the call's length. ``run(*folds)`` feeds several read models in one pass: each says which tags it wants
+(``wants(tag)``, asked once per tag) and is fed those records (``feed(record)``), so a pass over an hour of
+audio chunks costs the models that ignore them one dictionary lookup per chunk. A pass never fails on damage:
+a journal still being written, a torn tail or corrupt spans give the records that could be read, and once a
+pass has been made ``notices()`` says in one line each what is missing (``end``, ``corrupt``,
+``record_count`` and ``duration_ns`` come from the last complete pass, or from a pass made to learn them).
+
+Every pass reads the journal as it was when it was loaded (the same bytes, even if a writer is still
+appending), so the numbers of two passes agree.
 
 Records stay raw (``RawRecord``: the msgpack payload as stored) until a read model asks for an event class:
-``events(tags)`` builds only the tags asked for, so a read model that needs the conversation never pays for
+``envelopes(tags)`` builds only the tags asked for, so a read model that needs the conversation never pays for
 the hour of audio chunks beside it, and a record of a tag this rtpipe does not know (a newer journal) is
 skipped by typed folds and still shown raw by the timeline.
 """
@@ -14,24 +22,29 @@ skipped by typed folds and still shown raw by the timeline.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
 from events.base import EventError, registered_tags
 from events.envelope import Envelope
-from pipeline.journal import EndReason, Journal, JournalEnd, JournalHeader, RawRecord, read_journal
+from pipeline.journal import EndReason, JournalEnd, JournalHeader, JournalStream, RawRecord, iter_journal
+from pipeline.registry import register_event_families
 
 NS_PER_MS = 1_000_000
 
+__all__ = ["NS_PER_MS", "CorruptSpan", "Fold", "Recording", "register_event_families"]
 
-def register_event_families() -> None:
-    """Import every module that registers event tags (the events package and the actors' own families),
-    without importing the actors themselves (the summariser pulls in the openai SDK: ~1 s)."""
-    import actors.capture.events  # noqa: F401
-    import events  # noqa: F401
+
+class Fold(Protocol):
+    """A read model fed in one pass: ``wants(tag)`` (asked once per tag) and ``feed(record)`` for each record of
+    a wanted tag, in file order."""
+
+    def wants(self, tag: str) -> bool: ...
+
+    def feed(self, record: RawRecord) -> None: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -49,40 +62,114 @@ class CorruptSpan:
         return f"corrupt bytes {self.start}-{self.end} ({self.end - self.start} bytes, {lost} lost{detail})"
 
 
-def _spans(journal: Journal) -> tuple[CorruptSpan, ...]:
-    """The corrupt spans the reader skipped (``Journal.corrupt_spans``, when the reader resynchronises after
-    damage; a reader that stops at the first corrupt frame reports it through ``end`` only)."""
-    spans = []
-    for span in getattr(journal, "corrupt_spans", None) or ():
-        lost = getattr(span, "records_lost", None)
-        spans.append(CorruptSpan(start=int(span.start), end=int(span.end), records_lost=lost if isinstance(lost, int) else None,
-                                 detail=str(getattr(span, "detail", "") or "")))  # fmt: skip
-    return tuple(spans)
-
-
 @attrs.frozen(kw_only=True)
-class Recording:
-    path: Path
-    header: JournalHeader | None
-    records: list[RawRecord]
+class PassOutcome:
+    """What a complete pass learned: how the journal ends, what was skipped, how many records, the last time."""
+
     end: JournalEnd
-    corrupt: tuple[CorruptSpan, ...] = ()
+    corrupt: tuple[CorruptSpan, ...]
+    records: int
+    last_t_ns: int
+
+
+def _spans(stream: JournalStream) -> tuple[CorruptSpan, ...]:
+    return tuple(
+        CorruptSpan(start=span.start, end=span.end, records_lost=span.records_lost, detail=span.detail)
+        for span in stream.corrupt_spans
+    )
+
+
+class Records:
+    """The records of a recording: each iteration is one pass over the journal (not a list held in memory)."""
+
+    def __init__(self, recording: Recording) -> None:
+        self._recording = recording
+
+    def __iter__(self) -> Iterator[RawRecord]:
+        return self._recording.iter_records()
+
+
+class Recording:
+    """A recorded call: ``path``, ``header`` (None when unreadable), ``config``; ``records`` (one pass per
+    iteration), ``run(*folds)``; after a pass ``end``, ``corrupt``, ``record_count``, ``duration_ns``,
+    ``notices()``."""
+
+    def __init__(self, path: Path, header: JournalHeader | None, size: int) -> None:
+        self.path = path
+        self.header = header
+        self.size = size  # bytes of the journal when it was loaded: every pass reads these
+        self._outcome: PassOutcome | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Recording:
-        """Read a journal (``JournalError``, one line, when the file is not a journal at all)."""
+        """Open a journal and read its header (``JournalError``, one line, when the file is not a journal at
+        all). The records are read by the passes."""
         register_event_families()
-        journal = read_journal(path)
-        return cls(path=journal.path, header=journal.header, records=journal.records, end=journal.end, corrupt=_spans(journal))
+        with iter_journal(path) as stream:
+            return cls(stream.path, stream.header, stream.size)
+
+    # -- passes ---------------------------------------------------------------------------------------------
+
+    def stream(self) -> JournalStream:
+        """A fresh stream over the journal as it was loaded."""
+        return iter_journal(self.path, size=self.size)
 
     @property
-    def config(self) -> dict[str, Any]:
-        return dict(self.header.config) if self.header is not None else {}
+    def records(self) -> Records:
+        return Records(self)
+
+    def iter_records(self) -> Iterator[RawRecord]:
+        """One pass; when it completes, what it learned (end, spans, count) is kept."""
+        stream = self.stream()
+        with stream:
+            yield from stream
+        self._outcome = PassOutcome(end=stream.end, corrupt=_spans(stream), records=stream.records,
+                                    last_t_ns=stream.last_t_ns or 0)  # fmt: skip
+
+    def run(self, *folds: Fold) -> None:
+        """Feed every fold in one pass (each only the tags it wants)."""
+        table: dict[str, tuple[Callable[[RawRecord], None], ...]] = {}
+        for record in self.iter_records():
+            tag = record.tag
+            feeds = table.get(tag)
+            if feeds is None:
+                feeds = table[tag] = tuple(f.feed for f in folds if f.wants(tag))
+            for feed in feeds:
+                feed(record)
+
+    @property
+    def outcome(self) -> PassOutcome:
+        """What the last complete pass learned (a pass is made now if none has been)."""
+        if self._outcome is None:
+            for _ in self.iter_records():
+                pass
+        assert self._outcome is not None
+        return self._outcome
+
+    # -- what a pass learned --------------------------------------------------------------------------------
+
+    @property
+    def end(self) -> JournalEnd:
+        return self.outcome.end
+
+    @property
+    def corrupt(self) -> tuple[CorruptSpan, ...]:
+        return self.outcome.corrupt
+
+    @property
+    def record_count(self) -> int:
+        return self.outcome.records
 
     @property
     def duration_ns(self) -> int:
         """Session time of the last record read (the session's length for a closed journal)."""
-        return self.records[-1].t_ns if self.records else 0
+        return self.outcome.last_t_ns
+
+    # -- the header -----------------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.header.config) if self.header is not None else {}
 
     @property
     def fast(self) -> bool:
@@ -91,13 +178,13 @@ class Recording:
     def notices(self) -> list[str]:
         """One line per thing a reader of this journal should know before trusting what follows."""
         lines = []
-        reason = self.end.reason
+        reason, count = self.end.reason, self.record_count
         if reason is EndReason.OPEN:
-            lines.append(f"journal has no close marker (still being written, or its writer stopped): {len(self.records)} records read")
+            lines.append(f"journal has no close marker (still being written, or its writer stopped): {count} records read")
         elif reason is EndReason.TORN:
-            lines.append(f"journal {self.end.describe()}: showing the {len(self.records)} records before it")
+            lines.append(f"journal {self.end.describe()}: showing the {count} records before it")
         elif reason is EndReason.CORRUPT and not self.corrupt:  # else the last span below says it
-            lines.append(f"journal {self.end.describe()}: showing the {len(self.records)} records before it")
+            lines.append(f"journal {self.end.describe()}: showing the {count} records before it")
         lines += [f"journal has {span.describe()}: what they held is missing below" for span in self.corrupt]
         if self.header is None:
             lines.append("journal header unreadable: configuration unknown")
@@ -107,16 +194,16 @@ class Recording:
         return {
             "reason": self.end.reason.value,
             "text": self.end.describe(),
-            "records": len(self.records),
+            "records": self.record_count,
             "corrupt": [attrs.asdict(span) for span in self.corrupt],
             "notices": self.notices(),
         }
 
     def envelopes(self, tags: Collection[str] | None = None) -> Iterator[Envelope]:
-        """The records of ``tags`` (all when None) built into events; unknown tags and records that no longer
-        decode are skipped (the timeline shows them raw)."""
+        """The records of ``tags`` (all when None) built into events, in one pass; unknown tags and records
+        that no longer decode are skipped (the timeline shows them raw)."""
         known = registered_tags()
-        for record in self.records:
+        for record in self.iter_records():
             if (tags is None or record.tag in tags) and record.tag in known:
                 try:
                     yield record.envelope()

@@ -22,10 +22,9 @@ from typing import Any
 import numpy as np
 
 from pipeline.projections import audio, latency, svg, timeline
-from pipeline.projections.ledger import LEDGER_EVENTS, Ledger
+from pipeline.projections.ledger import Ledger, LedgerFold
 from pipeline.projections.recording import Recording
 
-LEDGER_TAGS = frozenset(cls.TAG for cls in LEDGER_EVENTS)
 LABELS = {"tool": "tool call", "window": "tokens"}
 
 STYLE = """
@@ -85,11 +84,11 @@ def _wav(samples: np.ndarray[Any, Any], rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def _tracks(recording: Recording) -> tuple[audio.Rendered, bytes, bytes]:
+def _tracks(recording: Recording, plan: audio.RenderPlan) -> tuple[audio.Rendered, bytes, bytes]:
     """The render's two sides as two mono WAVs."""
     with tempfile.TemporaryDirectory(prefix="rtpipe-report-") as tmp:
         path = Path(tmp) / "call.wav"
-        rendered = audio.render(recording, path)
+        rendered = audio.render(recording, path, plan=plan)
         with wave.open(str(path)) as w:
             frames = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2)
     return rendered, _wav(frames[:, 0], audio.RATE), _wav(frames[:, 1], audio.RATE)
@@ -128,14 +127,18 @@ def _stats_table(waterfall: latency.Latency) -> str:
 
 
 def build(recording: Recording, *, with_audio: bool = True) -> str:
-    tl = timeline.fold(recording)
-    waterfall = latency.fold(recording)
-    ledger = Ledger.fold_config(recording.envelopes(LEDGER_TAGS), recording.config)
+    """The page; the journal is read in one pass (two with the audio: the render's second pass writes it)."""
+    line, waterfall_fold, ledger_fold, plan = timeline.TimelineFold(), latency.LatencyFold(), LedgerFold(Ledger.from_config(recording.config)), audio.RenderPlan()
+    if with_audio:
+        recording.run(line, waterfall_fold, ledger_fold, plan)
+    else:
+        recording.run(line, waterfall_fold, ledger_fold)
+    tl, waterfall, ledger = line.result(recording.duration_ns), waterfall_fold.result(), ledger_fold.ledger
     turns = {t.number: t for t in waterfall.turns}
     rendered: audio.Rendered | None = None
     player = ""
     if with_audio:
-        rendered, user_wav, assistant_wav = _tracks(recording)
+        rendered, user_wav, assistant_wav = _tracks(recording, plan)
         player = (
             '<section id="player"><span class="track">user (as sent) '
             f'<audio id="audio-user" class="track-audio" controls preload="auto" src="{_data_uri(user_wav)}"></audio></span>'

@@ -343,21 +343,28 @@ _ITEM_FACTS = frozenset(
 )  # fmt: skip
 
 
-def fold(recording: Recording) -> Timeline:
-    return fold_records(recording.records, recording.duration_ns)
+class TimelineFold:
+    """The timeline as a ``Fold`` (fed in a pass that may feed other read models too); ``result()`` after it."""
 
+    def __init__(self) -> None:
+        self._fold = _Fold()
+        self.duration_ns = 0
 
-def fold_records(records: Iterable[RawRecord], duration_ns: int = 0) -> Timeline:
-    f = _Fold()
-    for record in records:
-        tag = record.tag
+    @staticmethod
+    def wants(tag: str) -> bool:
+        # the tags it has rules for; any other is shown raw when it names a connection change (reconnects,
+        # resumes), known or not
+        return tag in TAGS or any(word in tag for word in _CONNECTION_WORDS)
+
+    def feed(self, record: RawRecord) -> None:
+        f, tag = self._fold, record.tag
         if tag not in TAGS:
-            f.unknown(record)  # shown raw when it names a connection change (reconnects, resumes), known or not
-            continue
+            f.unknown(record)
+            return
         try:
             env = record.envelope()
         except ValueError:  # EventError: a record of a newer or broken version; the timeline goes on
-            continue
+            return
         ev: Any = env.event
         if tag == "rt.item.added":
             f.item_added(env)
@@ -377,13 +384,34 @@ def fold_records(records: Iterable[RawRecord], duration_ns: int = 0) -> Timeline
             f.response_done(env)
         else:
             f.notice(env)
-        duration_ns = max(duration_ns, record.t_ns)
-    for started in f.summaries.values():  # attempts the journal never saw end
-        started.data.update(outcome="unfinished", summary=f.summary_text.get(started.data.get("summary_id", ""), ""))
-        started.text = f"{started.data.get('summary_id')} started and never finished"
-        f.entries.append(started)
-    entries = sorted(f.entries, key=lambda e: (e.t_ns, e.seq))
-    return Timeline(entries=tuple(entries), turns=f.turn, duration_ns=duration_ns)
+        if record.t_ns > self.duration_ns:
+            self.duration_ns = record.t_ns
+
+    def result(self, duration_ns: int = 0) -> Timeline:
+        """The timeline; ``duration_ns``: the recording's (the last record's time), if longer."""
+        f = self._fold
+        for started in f.summaries.values():  # attempts the journal never saw end
+            started.data.update(outcome="unfinished", summary=f.summary_text.get(started.data.get("summary_id", ""), ""))
+            started.text = f"{started.data.get('summary_id')} started and never finished"
+            f.entries.append(started)
+        f.summaries.clear()
+        entries = sorted(f.entries, key=lambda e: (e.t_ns, e.seq))
+        return Timeline(entries=tuple(entries), turns=f.turn, duration_ns=max(duration_ns, self.duration_ns))
+
+
+def fold(recording: Recording) -> Timeline:
+    """The timeline of a recording (one pass)."""
+    timeline = TimelineFold()
+    recording.run(timeline)
+    return timeline.result(recording.duration_ns)
+
+
+def fold_records(records: Iterable[RawRecord], duration_ns: int = 0) -> Timeline:
+    timeline = TimelineFold()
+    for record in records:
+        if timeline.wants(record.tag):
+            timeline.feed(record)
+    return timeline.result(duration_ns)
 
 
 def _clip(text: str, limit: int = 120) -> str:
