@@ -7,8 +7,10 @@ SHA-256 of each of its files is checked against the digests below; any differenc
 one-line ``ModelUnavailable`` error and nothing is loaded. Nothing is downloaded at run time: the model is
 loaded from its directory in site-packages, with the Hugging Face hub switched off (``HF_HUB_OFFLINE``).
 
-``transcribe`` resamples to the model's 16 kHz, puts a little clean silence at each end (VAD-cropped
-utterances start right on the first phone, and Whisper then tends to lose the first word), and decodes with
+``transcribe`` resamples to the model's 16 kHz, puts a little silence at each end (VAD-cropped utterances
+start right on the first phone, and Whisper then tends to lose the first word) over a faint fixed noise floor
+(see ``_NOISE_SIGMA``), skips audio in which Silero VAD (shipped with faster-whisper) finds no speech (Whisper
+would invent a sentence for a tone or noise), and decodes with
 beam search at temperature 0 only (no sampled fallback), so the transcript is a pure function of the audio:
 replay and golden tests rely on that. The text is Whisper's, as a transcription service returns it: cased,
 punctuated, numbers as digits ("Remind me to call mom in 5 minutes."); ``""`` when nothing was said.
@@ -27,6 +29,7 @@ read-only and a lock serialises decoding). Code that wants its own model constru
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import signal
@@ -64,11 +67,18 @@ MODEL_SHA256: Final = {
     "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
 }
 _PAD_SAMPLES: Final = MODEL_RATE * 3 // 10  # 300 ms of silence at each end
+# A fixed, seeded noise floor (standard deviation 16 LSB, about -66 dBFS) under the whole utterance: synthetic
+# speech has exact digital silence between words, unlike any recording Whisper learnt from; the floor took the
+# bench's word errors from about 11% to about 9.5%. It is far below a microphone's own floor, and the same for
+# every call, so transcripts stay a pure function of the audio.
+_NOISE_SIGMA: Final = 16.0
+_NOISE_SEED: Final = 20240601
+_NOISE_TABLE_SAMPLES: Final = MODEL_RATE * 10  # tiled for longer utterances
 _SILENCE_PEAK: Final = 64  # PCM16: an utterance whose loudest sample is below this (-54 dBFS) is silence
 _BEAM_SIZE: Final = 5  # greedy decoding makes about half as many errors again on the bench set
 # Whisper conditions on this as "earlier text": it sets the register (a person talking to an assistant, in
 # plain sentences) and roughly halves the word errors on synthetic speech; it names no test sentence.
-_PROMPT: Final = "A person speaks to a voice assistant."
+_PROMPT: Final = "A person speaks to a voice assistant."  # 9.5% word errors with it, 10.3% without
 _MIN_SPEECH_MS: Final = 100  # the shortest stretch of speech that counts as something said
 _CPU_THREADS: Final = 1  # per decode; two threads cut latency by a third for about 20% more CPU
 
@@ -123,11 +133,19 @@ def _load_model() -> Any:
     return WhisperModel(str(directory), device="cpu", compute_type="int8", cpu_threads=_CPU_THREADS, num_workers=1)
 
 
+@functools.cache
+def _noise_table() -> np.ndarray[tuple[int], np.dtype[np.float32]]:
+    noise = np.random.default_rng(_NOISE_SEED).normal(0.0, _NOISE_SIGMA / 32768.0, _NOISE_TABLE_SAMPLES)
+    return noise.astype(np.float32)
+
+
 def to_model_audio(pcm24k: bytes) -> np.ndarray[tuple[int], np.dtype[np.float32]]:
-    """24 kHz PCM16 -> 16 kHz float32 in [-1, 1) with clean padding at both ends."""
+    """24 kHz PCM16 -> 16 kHz float32 in [-1, 1): padded with silence at both ends, over a faint noise floor."""
     speech = np.frombuffer(resample_pcm16(pcm24k, INPUT_RATE, MODEL_RATE), dtype="<i2")
     padded = np.zeros(speech.size + 2 * _PAD_SAMPLES, dtype=np.float32)
     padded[_PAD_SAMPLES : _PAD_SAMPLES + speech.size] = speech.astype(np.float32) / np.float32(32768.0)
+    noise = _noise_table()
+    padded += np.tile(noise, -(-padded.size // noise.size))[: padded.size]
     return padded
 
 
