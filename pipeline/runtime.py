@@ -35,6 +35,7 @@ from events.runtime import (
     TimerRequested,
 )
 from pipeline.bus import DEFAULT_CAPACITY, Bus
+from pipeline.clock import simulated
 from pipeline.inbox import Inbox
 
 
@@ -91,6 +92,8 @@ async def run_core(ctx: ActorContext, core: Core, on_output: OutputHook | None =
                 if on_output is not None:
                     await on_output(published)
 
+
+SIM_FLUSH_INTERVAL_S = 0.25  # the journal flusher's period in session time on a simulated clock
 
 CLOCK_CONSUMES = frozenset({TimerRequested, TimerCancelled})
 
@@ -264,9 +267,13 @@ async def run_session(
     try:
         async with trio.open_nursery() as nursery:
 
+            # the flush interval is a durability bound in wall time: on a simulated clock, where session time
+            # runs several times faster, a longer interval in session time bounds the same and jumps less often
+            interval = max(flush_interval_s, SIM_FLUSH_INTERVAL_S) if simulated() else flush_interval_s
+
             async def flusher() -> None:
                 while True:
-                    await trio.sleep(flush_interval_s)
+                    await trio.sleep(interval)
                     bus.flush()
 
             async def watch_ending() -> None:
