@@ -156,11 +156,13 @@ class SeqSet:
         self._other: set[int] = set()
 
     def add(self, seq: int) -> None:
-        if 0 <= seq < self.LIMIT:
-            byte = seq >> 3
-            if byte >= len(self._bits):
-                self._bits.extend(bytes(max(byte + 1 - len(self._bits), len(self._bits))))
-            self._bits[byte] |= 1 << (seq & 7)
+        byte = seq >> 3
+        bits = self._bits
+        if 0 <= byte < len(bits):
+            bits[byte] |= 1 << (seq & 7)
+        elif 0 <= seq < self.LIMIT:
+            bits.extend(bytes(max(byte + 1 - len(bits), len(bits))))
+            bits[byte] |= 1 << (seq & 7)
         else:
             self._other.add(seq)
 
@@ -226,16 +228,17 @@ class _ActorStream:
     def feed(self, env: Envelope) -> None:
         """An input of this actor: run the core, and compare with what was already recorded for it (if any)."""
         self.fed += 1
-        self.fed_seqs.add(env.seq)
-        got = list(self.core.handle(env))
-        expected = self.early.pop(env.seq, [])
+        seq = env.seq
+        self.fed_seqs.add(seq)
+        got = self.core.handle(env)
+        expected = self.early.pop(seq, ()) if self.early else ()
         for i, exp in enumerate(expected):
             out = got[i] if i < len(got) else None
             self.compared += 1
             if out is None or exp.event != out:
-                self.diverge((_FED, env.seq, i), Divergence(seq=exp.seq, actor=self.name, input_seq=env.seq, expected=exp.event, got=out))
+                self.diverge((_FED, seq, i), Divergence(seq=exp.seq, actor=self.name, input_seq=seq, expected=exp.event, got=out))
         if len(got) > len(expected):
-            self.pending[env.seq] = (got, [len(expected)])
+            self.pending[seq] = (list(got), [len(expected)])
 
     def finish(self, truncated: bool) -> ActorReplay:
         past_end = 0
