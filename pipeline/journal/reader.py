@@ -59,13 +59,14 @@ class RawRecord(NamedTuple):
         """The record built into its current event class (upcast from an older version); ``EventError`` when
         it no longer decodes."""
         build = _BUILD or _builders()
-        return build[0](
+        env: Envelope = build[0](
             seq=self.seq,
             t_ns=self.t_ns,
             source=self.source,
             cause=self.cause,
             event=build[1](self.tag, self.version, self.payload),  # it copies the payload before upcasting
         )
+        return env
 
 
 # (Envelope, event_from_payload), imported on first use: importing the journal package stays cheap, and a

@@ -53,7 +53,7 @@ def journals(draw: st.DrawFn) -> tuple[list[Envelope], bool, dict[str, int]]:
     """A recorded session of both actors (outputs published a few records after their input, as the bus
     interleaves them), then damaged: records lost, outputs tampered with, moved to another cause, added."""
     numbers = draw(st.lists(st.integers(0, 9), min_size=0, max_size=14))
-    cores = {"doubler": DoublerCore(factor=3), "pair": PairCore()}
+    cores: dict[str, DoublerCore | PairCore] = {"doubler": DoublerCore(factor=3), "pair": PairCore()}
     slots: list[tuple[str, Event, int | None]] = []  # (source, event, index of its cause in slots)
     pending: list[tuple[int, str, Event, int]] = []  # (due position, source, event, cause index)
     for n in numbers:
