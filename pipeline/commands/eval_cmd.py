@@ -113,8 +113,14 @@ def handle(args: argparse.Namespace) -> int:
 
     import trio
 
+    from pipeline.clock import SimClock
+
+    # --fast against embedded servers in this process: every session of the run on one simulated clock, so
+    # each is the real-time conversation, only faster. A scenario naming a server elsewhere cannot share it.
+    own_servers = any(_own_server(s) for s in scenarios)
+    clock = SimClock() if args.server == "local" and not own_servers else None
     started = time.monotonic()
-    verdicts = trio.run(_run_all, scenarios, folders, args.jobs, args.server, api_key, args.timeout_s)
+    verdicts = trio.run(_run_all, scenarios, folders, args.jobs, args.server, api_key, args.timeout_s, clock=clock)
     seconds = time.monotonic() - started
     from pipeline.scenarios.verdict import junit_xml, tally
 
@@ -200,6 +206,12 @@ async def run_scenario(scenario: Scenario, journal: Path, *, server: str, api_ke
     return verdict(judge(scenario.expect, seen), journal)
 
 
+def _own_server(scenario: Scenario) -> bool:
+    """The scenario names its server (a URL), instead of eval's embedded one or OpenAI."""
+    own = scenario.settings.get("server")
+    return isinstance(own, str) and own.strip() not in ("auto", "local")
+
+
 class _SetupFailed(Exception):
     """The session could not start (``SessionSetupError``): one line."""
 
@@ -213,8 +225,7 @@ async def _hold(scenario: Scenario, journal: Path, *, server: str, api_key: str 
     from pipeline.session import SessionSetupError, run_live
 
     fixed: dict[str, Any] = {"journal": journal, "overwrite": True}
-    own = scenario.settings.get("server")
-    own_url = isinstance(own, str) and own.strip() not in ("auto", "local")
+    own_url = _own_server(scenario)
     async with trio.open_nursery() as nursery:
         if server == "openai":
             fixed.update(fast=False, api_key=api_key, **({} if own_url else {"server": "auto"}))
