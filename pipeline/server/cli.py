@@ -145,7 +145,7 @@ def _start_recognition() -> str | None:
     from pipeline.server.speech import OfflineSpeech
 
     try:
-        OfflineSpeech().start_recognition()
+        OfflineSpeech(warm_up=False).start_recognition()
     except (ImportError, RuntimeError, OSError) as error:
         return str(error)
     return None

@@ -24,13 +24,24 @@ class Speech(Protocol):
 class OfflineSpeech:
     """espeak-ng and Whisper from `pipeline.audio`; ASR degrades to "" (once reported) if unavailable.
 
-    `rtpipe serve` calls `start_recognition()` before it listens, so a missing or altered model is one line
-    and exit 2 there, and the first utterance does not wait for the model to load.
+    The recogniser's worker starts in the background as soon as an instance is made (the server makes one when
+    it starts), so the first utterance does not wait for the model to load; `rtpipe serve` calls
+    `start_recognition()` before it listens, so a missing or altered model is one line and exit 2 there.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, warm_up: bool = True) -> None:
         self._lock = threading.Lock()
         self._asr_failed = False
+        if warm_up:
+            # Start the recogniser's worker now, in the background, so the first utterance does not wait for it
+            # (a second or more: the user's first transcript would otherwise miss the client's deadline).
+            threading.Thread(target=self._warm_up, name="asr-warm-up", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        try:
+            self.start_recognition()
+        except Exception:  # reported by the first transcribe() that needs it
+            return
 
     def synthesize(self, text: str, *, voice: str, speed: float) -> bytes:
         from pipeline.audio.tts import espeak_voice_for, synthesize
