@@ -394,3 +394,20 @@ async def test_script_lines_are_spoken_by_the_offline_tts_with_trailing_silence(
     assert len(samples) > tail + 24 * 500  # at least half a second of speech
     assert not samples[-tail:].any()
     assert np.abs(samples[:-tail]).max() > 1000
+
+
+async def test_only_a_microphone_drops_for_a_stuck_reader(autojump_clock: trio.abc.Clock) -> None:
+    """A live microphone cannot wait: a full inbox loses its chunks (journaled as ``bus.dropped``) while capture
+    goes on, unlike a file, generator or script (issue 13)."""
+    source, _ = fake_mic(blocks=8, queue_chunks=16)
+    harness = Harness(capture_actor(source, wait_for_session=False))
+    harness.bus.subscribe("stuck", {AudioChunk}, capacity=2)  # never read
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(harness.run)
+            await trio.sleep(1)
+            harness.inbox.close_input()
+            await harness.finished.wait()
+    assert [c.index for c in harness.events(AudioChunk)] == list(range(8))
+    drops = harness.events(InboxDropped)
+    assert len(drops) == 6 and {d.subscriber for d in drops} == {"stuck"}
