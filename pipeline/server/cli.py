@@ -1,7 +1,7 @@
 """`rtpipe serve`: run the embedded Realtime server until Ctrl-C / SIGTERM / SIGHUP (exit 0).
 
-Starts the speech recogniser first (its worker process loads and checks the model), then prints one line with
-its URLs once it listens. Usage errors (bad flag values, a non-loopback host without `--allow-remote`, a port
+Once it listens and its speech recogniser has started (the worker process loads and checks the model), it
+prints one line with its URLs. Usage errors (bad flag values, a non-loopback host without `--allow-remote`, a port
 in use) and a recogniser that cannot start (model missing or altered) print one line and exit 2.
 """
 
@@ -111,6 +111,12 @@ async def _main(config: ServerConfig) -> int:
             handle: Any = await nursery.start(serve, config)
         except OSError as error:
             return _bind_error(config, error)
+        # ready means ready: the recogniser's worker has loaded (and checked) its model before the URL is printed
+        problem = await trio.to_thread.run_sync(_start_recognition)
+        if problem is not None:
+            print(f"rtpipe serve: speech recognition unavailable: {problem}", file=sys.stderr)
+            nursery.cancel_scope.cancel()
+            return 2
         print(
             f"rtpipe serve: listening on {handle.base_url} (realtime: {handle.realtime_url})",
             flush=True,
@@ -132,9 +138,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"rtpipe serve: {error}", file=sys.stderr)
         return 2
     try:
-        if (problem := _start_recognition()) is not None:
-            print(f"rtpipe serve: speech recognition unavailable: {problem}", file=sys.stderr)
-            return 2
         return trio.run(_main, config)
     except KeyboardInterrupt:
         return 0
