@@ -125,6 +125,12 @@ class JournalStream:
         return describe_outcome(self.end, self.corrupt_spans)
 
     def __iter__(self) -> Iterator[RawRecord]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[RawRecord]]:
+        """The records in batches (lists in file order, about ``batch_bytes`` of journal each): the same pass
+        as iterating the stream, for a consumer that loops over records itself (one generator step a batch)."""
         if self._started:
             raise RuntimeError(f"{self.path}: a journal stream is read once (open it again for another pass)")
         self._started = True
@@ -141,7 +147,7 @@ class JournalStream:
                     self.records += len(batch)
                     last = batch[-1]
                     self.last_seq, self.last_t_ns = last.seq, last.t_ns
-                    yield from batch
+                    yield batch
             self._spans = tuple(scanner.spans)
             self._end = scanner.end
         finally:

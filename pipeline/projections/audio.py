@@ -196,7 +196,23 @@ class RenderFold:
     def feed(self, record: RawRecord) -> None:
         tag, renderer = record.tag, self.renderer
         if tag == "audio.chunk":
-            self._chunk(record)
+            p = record.payload
+            data, index = p["pcm"], p["index"]
+            run = self.run
+            if (
+                self.paced
+                and run
+                and index == self.run_next
+                and len(data) == self.run_size
+                and len(run) < RUN_CHUNKS
+                and record.seq not in self.unsent
+                and p.get("rate", RATE) == RATE
+            ):  # the common case: the next chunk of a paced capture's run
+                self.user_chunks += 1
+                run.append(data)
+                self.run_next = index + 1
+            else:
+                self._chunk(record)
         elif tag == "rt.assistant.audio.delta":
             self.item_audio.setdefault(record.payload["item_id"], bytearray()).extend(record.payload["pcm"])
         elif tag == "playback.progress":
@@ -218,14 +234,17 @@ class RenderFold:
             self.capture_open = False
         # what is final: nothing placed from now on starts before the current time, nor (paced) before the
         # next chunk's place, which a chunk published late puts before its publish time
-        safe = renderer.now(record.t_ns)
+        t_ns = record.t_ns
+        if t_ns > self.session_ns:
+            self.session_ns = t_ns
+        safe = (t_ns + renderer.shift_ns) * RATE // 1_000_000_000  # renderer.now(t_ns)
+        if safe - renderer.written < FLUSH_SAMPLES:
+            return  # the bound below only lowers it
         if self.paced and self.capture_open:  # the run not placed yet, else where the next chunk goes
             user_ns = self.run_at_ns if self.run else self.capture_start + self.run_next * (self.run_size // 2) * 1_000_000_000 // RATE
             safe = min(safe, renderer.now(user_ns))
         if safe - renderer.written >= FLUSH_SAMPLES:
             renderer.flush(safe)
-        if record.t_ns > self.session_ns:
-            self.session_ns = record.t_ns
 
     def _chunk(self, record: RawRecord) -> None:
         if record.seq in self.unsent:

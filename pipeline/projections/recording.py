@@ -118,24 +118,30 @@ class Recording:
     def records(self) -> Records:
         return Records(self)
 
-    def iter_records(self) -> Iterator[RawRecord]:
-        """One pass; when it completes, what it learned (end, spans, count) is kept."""
+    def batches(self) -> Iterator[list[RawRecord]]:
+        """One pass, in batches of records; when it completes, what it learned (end, spans, count) is kept."""
         stream = self.stream()
         with stream:
-            yield from stream
+            yield from stream.batches()
         self._outcome = PassOutcome(end=stream.end, corrupt=_spans(stream), records=stream.records,
                                     last_t_ns=stream.last_t_ns or 0)  # fmt: skip
+
+    def iter_records(self) -> Iterator[RawRecord]:
+        """One pass, record by record (see ``batches``)."""
+        for batch in self.batches():
+            yield from batch
 
     def run(self, *folds: Fold) -> None:
         """Feed every fold in one pass (each only the tags it wants)."""
         table: dict[str, tuple[Callable[[RawRecord], None], ...]] = {}
-        for record in self.iter_records():
-            tag = record.tag
-            feeds = table.get(tag)
-            if feeds is None:
-                feeds = table[tag] = tuple(f.feed for f in folds if f.wants(tag))
-            for feed in feeds:
-                feed(record)
+        get = table.get
+        for batch in self.batches():
+            for record in batch:
+                feeds = get(record.tag)
+                if feeds is None:
+                    feeds = table[record.tag] = tuple(f.feed for f in folds if f.wants(record.tag))
+                for feed in feeds:
+                    feed(record)
 
     @property
     def outcome(self) -> PassOutcome:
