@@ -152,12 +152,12 @@ class SeqSet:
     LIMIT = 1 << 31
 
     def __init__(self) -> None:
-        self._bits = bytearray()
+        self.bits = bytearray()
         self._other: set[int] = set()
 
     def add(self, seq: int) -> None:
         byte = seq >> 3
-        bits = self._bits
+        bits = self.bits
         if 0 <= byte < len(bits):
             bits[byte] |= 1 << (seq & 7)
         elif 0 <= seq < self.LIMIT:
@@ -169,7 +169,7 @@ class SeqSet:
     def __contains__(self, seq: int) -> bool:
         if 0 <= seq < self.LIMIT:
             byte = seq >> 3
-            return byte < len(self._bits) and bool(self._bits[byte] & (1 << (seq & 7)))
+            return byte < len(self.bits) and bool(self.bits[byte] & (1 << (seq & 7)))
         return seq in self._other
 
 
@@ -229,7 +229,11 @@ class _ActorStream:
         """An input of this actor: run the core, and compare with what was already recorded for it (if any)."""
         self.fed += 1
         seq = env.seq
-        self.fed_seqs.add(seq)
+        bits, byte = self.fed_seqs.bits, seq >> 3
+        if 0 <= byte < len(bits):  # SeqSet.add, inline: once per input of an hour-long journal
+            bits[byte] |= 1 << (seq & 7)
+        else:
+            self.fed_seqs.add(seq)
         got = self.core.handle(env)
         expected = self.early.pop(seq, ()) if self.early else ()
         for i, exp in enumerate(expected):
@@ -263,10 +267,8 @@ class _ActorStream:
 class StreamReplay:
     """Replay several actors in one pass over a journal's envelopes, in ``seq`` order.
 
-    ``wants(tag, source, cause)`` says whether a record matters to any of the actors (an input, or an output
-    of one of them), so a reader can skip building the others; ``feed(env)`` every such envelope, in file order;
-    ``finish(truncated)`` gives one ``ActorReplay`` per actor, equal to what ``replay_actor`` reports for the
-    same envelopes. Memory holds each core's state and the outputs not yet matched by the journal's record of
+    ``feed(env)`` every envelope of the journal, in file order; ``finish(truncated)`` gives one ``ActorReplay``
+    per actor, equal to what ``replay_actor`` reports for the same envelopes. Memory holds each core's state and the outputs not yet matched by the journal's record of
     them (normally a few), whatever the journal's length.
     """
 
@@ -277,24 +279,21 @@ class StreamReplay:
         for a in self.actors:
             for cls in a.consumes:
                 self._consumers.setdefault(cls, []).append(a)
-        self.input_tags = frozenset(cls.TAG for cls in self._consumers)
         self.ordered = True
         self._last_seq: int | None = None
-
-    def wants(self, tag: str, source: str, cause: int | None) -> bool:
-        return tag in self.input_tags or (cause is not None and source in self._by_name)
 
     def feed(self, env: Envelope) -> None:
         seq = env.seq
         if self._last_seq is not None and seq <= self._last_seq:
             self.ordered = False
         self._last_seq = seq
-        if env.cause is not None and not env.event.EDGE:
-            actor = self._by_name.get(env.source)
-            if actor is not None:
-                actor.recorded(env, seq)
-        for actor in self._consumers.get(type(env.event), ()):
-            actor.feed(env)
+        event = env.event
+        if env.cause is not None and env.source in self._by_name and not event.EDGE:
+            self._by_name[env.source].recorded(env, seq)
+        consumers = self._consumers.get(type(event))
+        if consumers:
+            for actor in consumers:
+                actor.feed(env)
 
     def feed_all(self, envelopes: Iterable[Envelope]) -> None:
         for env in envelopes:

@@ -116,13 +116,15 @@ def _replay_stream(path: Path, names: Sequence[str]) -> _Replayed:
     stream = iter_journal(path)
     config = stream.header.config if stream.header is not None else {}
     engine = StreamReplay(actors, config)
+    feed = engine.feed
     with stream:
-        for record in stream:
-            try:
-                env = record.envelope()  # every record, as before: one that no longer decodes is an error
-            except EventError as exc:
-                raise JournalError(f"{path}: {exc}") from exc
-            engine.feed(env)
+        for batch in stream.batches():
+            for record in batch:
+                try:
+                    env = record.envelope()  # every record, as before: one that no longer decodes is an error
+                except EventError as exc:
+                    raise JournalError(f"{path}: {exc}") from exc
+                feed(env)
     truncated = stream.end.reason in (EndReason.TORN, EndReason.OPEN)
     if engine.ordered:
         reports = engine.finish(truncated=truncated)
