@@ -9,6 +9,8 @@ over a little after ``send`` returned. Work that really takes time and that trio
 a child process waited on from a thread) **holds** the clock: ``with hold():`` (or ``run_sync_held``) keeps
 time still until it is done, so nothing times out because the machine was busy and no deadline fires early.
 ``hold(live=True)`` lets time run at the real rate instead (a tool thread: its own timeout must still fire).
+Work whose result is wanted only at a known later session time (the server's recognition, due after its
+modelled latency) need not stop the session meanwhile: ``due(at)`` lets time run on, up to ``at``.
 
 Everything here is per clock, and a clock belongs to one ``trio.run``: several runs (threads) each have their
 own; several sessions inside one run share theirs. Under any other clock (trio's, ``MockClock``) holding does
@@ -89,6 +91,7 @@ class SimClock(trio.abc.Clock):
         self._primed = False  # the last sleep asked for was the cushion
         self._activity = False  # a task was scheduled since then
         self._held_since: float | None = None
+        self._dues: list[float] = []  # work in flight that must be done before time reaches these
         self.jumps = 0
         self.held_s = 0.0
 
@@ -110,9 +113,12 @@ class SimClock(trio.abc.Clock):
         now = self.current_time()
         if deadline <= now:
             return 0.0
-        if self._frozen or self._live:
+        if self._frozen or (self._dues and deadline >= min(self._dues)):
             self._primed = False
-            return _IDLE_WAIT_S if self._frozen else deadline - now
+            return _IDLE_WAIT_S  # a real wait: the work's end wakes the loop
+        if self._live:
+            self._primed = False
+            return deadline - now
         if self._primed and not self._activity and deadline < math.inf:
             self._primed = False
             self._base = deadline  # idle for a whole cushion: jump
@@ -152,6 +158,17 @@ class SimClock(trio.abc.Clock):
                 self._held_since = None
             self._primed = False
 
+    @contextlib.contextmanager
+    def due(self, at: float) -> Iterator[None]:
+        """Work in flight whose result is wanted at session time ``at``: time goes on meanwhile (the rest of the
+        session runs alongside), but cannot reach ``at`` until the block ends."""
+        self._dues.append(at)
+        try:
+            yield
+        finally:
+            self._dues.remove(at)
+            self._primed = False
+
     @property
     def held(self) -> bool:
         return bool(self._frozen or self._live)
@@ -175,8 +192,21 @@ def hold(*, live: bool = False) -> contextlib.AbstractContextManager[None]:
 
 
 async def run_sync_held(
-    fn: Callable[[], T], *, limiter: trio.CapacityLimiter | None = None, abandon_on_cancel: bool = False
+    fn: Callable[[], T],
+    *,
+    limiter: trio.CapacityLimiter | None = None,
+    abandon_on_cancel: bool = False,
+    due: float | None = None,
 ) -> T:
-    """``trio.to_thread.run_sync(fn)`` with the clock held while the thread works."""
-    with hold():
+    """``trio.to_thread.run_sync(fn)`` with the clock held while the thread works; with ``due`` (a session
+    time the caller waits for anyway before using the result) time runs on meanwhile, up to ``due``."""
+    clock = current_sim_clock()
+    holding: contextlib.AbstractContextManager[None]
+    if clock is None:
+        holding = contextlib.nullcontext()
+    elif due is not None and due > clock.current_time():
+        holding = clock.due(due)
+    else:
+        holding = clock.hold()
+    with holding:
         return await trio.to_thread.run_sync(fn, limiter=limiter, abandon_on_cancel=abandon_on_cancel)

@@ -8,9 +8,9 @@ session limit and of the drop-socket fault.
 
 Service latencies are modelled in session time (``ServerConfig``): the words of a commit are known
 ``recognition_ms`` after it, the first audio delta of a response goes out ``first_audio_ms`` after synthesis
-starts, and the deltas follow each other every ``pacing_ms``. The real work (ASR, TTS) runs in worker threads
-that hold a simulated clock (``pipeline.clock``), so under ``rtpipe run --fast`` it takes no session time and
-the conversation is the one a real-time run holds. When the client closes, the work is cancelled, the queue is
+starts, and the deltas follow each other every ``pacing_ms``. The real work (ASR, TTS) runs in worker threads; on a
+simulated clock (``pipeline.clock``, ``rtpipe run --fast``) session time runs on meanwhile but cannot pass the
+modelled moment until the work is done, so the conversation is the one a real-time run holds. When the client closes, the work is cancelled, the queue is
 drained (bounded), and the socket closed. The core decides; this module only waits and moves bytes.
 """
 
@@ -147,33 +147,36 @@ class _Session:
 
     async def _recognize(self, effect: Recognize, work: trio.Nursery) -> None:
         started = trio.current_time()
+        due = started + self.app.config.recognition_ms / 1000
         try:
             text = await run_sync_held(
-                functools.partial(self.app.speech.transcribe, effect.pcm), limiter=self.app.limiter, abandon_on_cancel=True
-            )
+                functools.partial(self.app.speech.transcribe, effect.pcm),
+                limiter=self.app.limiter, abandon_on_cancel=True, due=due,
+            )  # fmt: skip
         except Exception as error:  # ASR must never take the connection down; hearing nothing is the fallback
             print(f"rtpipe serve: speech recognition failed: {error}", file=sys.stderr)
             text = ""
         # the modelled service latency: the words are known this long after the commit, however fast the
         # machine decoded them (the same in real and in simulated time)
-        await trio.sleep_until(started + self.app.config.recognition_ms / 1000)
+        await trio.sleep_until(due)
         self.deliver(self.core.recognized(effect.item_id, text), work)
         if effect.transcript_delay_s is not None:
             await trio.sleep_until(started + effect.transcript_delay_s)
             self.deliver(self.core.transcription_due(effect.item_id), work)
 
     async def _synthesize(self, effect: Synthesize, work: trio.Nursery) -> None:
-        started = trio.current_time()
+        due = trio.current_time() + self.app.config.first_audio_ms / 1000
         try:
             pcm = await run_sync_held(
                 lambda: self.app.speech.synthesize(effect.text, voice=effect.voice, speed=effect.speed),
                 limiter=self.app.limiter,
                 abandon_on_cancel=True,
+                due=due,
             )
         except Exception as error:  # reported to the client as a failed response
             self.deliver(self.core.synthesis_failed(effect.response_id, f"speech synthesis failed: {error}"), work)
             return
-        await trio.sleep_until(started + self.app.config.first_audio_ms / 1000)  # modelled time to first audio
+        await trio.sleep_until(due)  # the modelled time to first audio
         self.deliver(self.core.synthesized(effect.response_id, pcm), work)
 
     async def _stream(self, effect: Stream, work: trio.Nursery) -> None:

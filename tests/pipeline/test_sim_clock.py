@@ -185,3 +185,27 @@ def test_the_clock_jumps_only_after_a_whole_quiet_cushion() -> None:
         assert clock.current_time() == 5.0
     assert clock.deadline_to_sleep_time(6.0) == 0.001  # released: a fresh cushion before any jump
     assert clock.deadline_to_sleep_time(math.inf) > 3600  # nothing to jump to
+
+
+def test_work_due_later_lets_time_run_up_to_its_due_time() -> None:
+    """Recognition due 0.5 s after the commit: the session goes on meanwhile (40 ms ticks), but time cannot
+    reach 0.5 s before the work is done, however long the machine takes."""
+    ticks: list[float] = []
+
+    async def main() -> tuple[float, float]:
+        async def ticker() -> None:
+            while True:
+                await trio.sleep(0.04)
+                ticks.append(trio.current_time())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ticker)
+            await run_sync_held(lambda: time.sleep(0.3), due=0.5)
+            done_at = trio.current_time()
+            await trio.sleep_until(0.5)
+            nursery.cancel_scope.cancel()
+        return done_at, trio.current_time()
+
+    done_at, end = run(main)
+    assert done_at < 0.5 and end == 0.5
+    assert ticks and max(ticks) < 0.5 + 1e-9
