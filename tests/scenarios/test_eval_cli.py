@@ -79,21 +79,24 @@ Runs = dict[str, tuple[subprocess.CompletedProcess[str], Path]]
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
-    """The shipped files with --jobs 4, and a quick file with --jobs 1 and --jobs 4: three processes at once
-    (each runs its sessions in one trio run), to keep the wall time down."""
+    """The shipped files with --jobs 4 in one process; beside it, a quick file with --jobs 1, then --jobs 4.
+    (Sessions of one eval share one simulated clock and one speech recogniser, whose decoding is serialised
+    and holds the clock: more processes than this only slow each other down on a loaded 2-core machine.)"""
     folder = tmp_path_factory.mktemp("eval")
     quick = folder / "quick.toml"
     quick.write_text(QUICK)
-    plans = {
-        "shipped": (SHIPPED, 4),
-        "jobs1": ([quick], 1),
-        "jobs4": ([quick], 4),
-    }
-    started = {}
-    for name, (files, jobs) in plans.items():
+
+    def start(name: str, files: list[Path], jobs: int) -> tuple[subprocess.Popen[str], Path]:
         junit = folder / f"{name}.xml"
-        started[name] = (rtpipe_eval(*files, "--jobs", jobs, "--journals", folder / name, "--junit", junit), junit)
-    return {name: (finish(process), junit) for name, (process, junit) in started.items()}
+        return rtpipe_eval(*files, "--jobs", jobs, "--journals", folder / name, "--junit", junit), junit
+
+    shipped, shipped_junit = start("shipped", SHIPPED, 4)
+    done: Runs = {}
+    for name, jobs in (("jobs1", 1), ("jobs4", 4)):
+        process, junit = start(name, [quick], jobs)
+        done[name] = (finish(process), junit)
+    done["shipped"] = (finish(shipped), shipped_junit)
+    return done
 
 
 def test_the_shipped_scenarios_pass(runs: Runs) -> None:
@@ -101,12 +104,9 @@ def test_the_shipped_scenarios_pass(runs: Runs) -> None:
     run, junit = runs["shipped"]
     assert run.returncode == 0, run.stdout + run.stderr
     found = verdicts(run.stdout)
-    assert {status for status, _, _ in found} <= {"PASS", "XFAIL", "XPASS"}, run.stdout + run.stderr
-    assert len(found) >= 12 and sum(status == "PASS" for status, _, _ in found) >= 11, run.stdout
-    demo = next(v for v in found if v[1] == "demo")
-    if demo[0] == "XFAIL":  # until --fast runs on simulated time: the summary, and only the summary
-        assert demo[2] is not None and demo[2].startswith("summary = true: no summary applied") and "(and " not in demo[2], run.stdout
-    assert re.fullmatch(r"\d+ passed, 0 failed(, \d+ x(failed|passed))* in [\d.]+ s", run.stdout.splitlines()[-1])
+    assert {status for status, _, _ in found} == {"PASS"}, run.stdout + run.stderr
+    assert len(found) >= 12 and "demo" in {name for _, name, _ in found}
+    assert re.fullmatch(rf"{len(found)} passed, 0 failed in [\d.]+ s", run.stdout.splitlines()[-1])
     root = ET.parse(junit).getroot()
     assert root.get("failures") == "0" and int(root.get("tests") or 0) == len(found)
     assert sorted(s.get("name") or "" for s in root.iter("testsuite")) == sorted(p.stem for p in SHIPPED)
