@@ -39,7 +39,7 @@ from pipeline.journal.reader import (
     records_skipped,
 )
 
-BATCH_BYTES = 4 << 20  # scanned (and then released) at a time: a few thousand audio chunks
+BATCH_BYTES = 1 << 20  # scanned (and then released) at a time: about 500 audio chunks
 _PAGE = mmap.PAGESIZE
 _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 _SEQUENTIAL = getattr(mmap, "MADV_SEQUENTIAL", None)
@@ -148,6 +148,7 @@ class JournalStream:
                     last = batch[-1]
                     self.last_seq, self.last_t_ns = last.seq, last.t_ns
                     yield batch
+                    del batch, last  # not alive while the next batch is read
             self._spans = tuple(scanner.spans)
             self._end = scanner.end
         finally:
