@@ -30,17 +30,13 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as the CLI reports a closed stdout
 WIDTH = 100
 
 
-def summarise(journal: Journal | JournalStream) -> dict[str, Any]:
-    """What ``inspect`` shows of a journal read whole, or of a stream (``survey``)."""
-    from pipeline.journal import Journal
-
-    if isinstance(journal, Journal):
-        records = journal.records
-        counts = Counter((r.tag, r.source) for r in records)
-        dropped = sum(int(r.payload.get("count", 0)) for r in records if r.tag == "capture.dropped")
-        first = (records[0].seq, records[-1].seq, records[-1].t_ns) if records else None
-        return _summary(journal, len(records), counts, dropped, first)
-    return survey_stream(journal)[0]
+def summarise(journal: Journal) -> dict[str, Any]:
+    """What ``inspect`` shows of a journal already read whole (``survey`` reads one as a stream)."""
+    records = journal.records
+    counts = Counter((r.tag, r.source) for r in records)
+    dropped = sum(int(r.payload.get("count", 0)) for r in records if r.tag == "capture.dropped")
+    first = (records[0].seq, records[-1].seq, records[-1].t_ns) if records else None
+    return _summary(journal, len(records), counts, dropped, first)
 
 
 def survey(path: str) -> tuple[dict[str, Any], Ledger | None]:
@@ -51,6 +47,8 @@ def survey(path: str) -> tuple[dict[str, Any], Ledger | None]:
 
 
 def survey_stream(stream: JournalStream, *, ledger: bool = False) -> tuple[dict[str, Any], Ledger | None]:
+    """``survey`` of a stream just opened (the cost ledger too when ``ledger``: its records are the only ones
+    built into events; the ledger is left out when one of them no longer decodes)."""
     fold = None
     if ledger:
         from pipeline.projections.ledger import LEDGER_TAGS, Ledger, LedgerFold
@@ -64,14 +62,16 @@ def survey_stream(stream: JournalStream, *, ledger: bool = False) -> tuple[dict[
         ledger_tags = frozenset()
     counts: dict[tuple[str, str], int] = {}
     dropped = 0
-    for record in stream:
-        key = (record.tag, record.source)
-        counts[key] = counts.get(key, 0) + 1
-        if key[0] in ledger_tags:
-            assert fold is not None
-            fold.feed(record)
-        elif key[0] == "capture.dropped":
-            dropped += int(record.payload.get("count", 0))
+    with stream:
+        for batch in stream.batches():
+            for record in batch:
+                key = (record.tag, record.source)
+                counts[key] = counts.get(key, 0) + 1
+                if key[0] in ledger_tags:
+                    assert fold is not None
+                    fold.feed(record)
+                elif key[0] == "capture.dropped":
+                    dropped += int(record.payload.get("count", 0))
     first = None
     if stream.records:
         assert stream.first_seq is not None and stream.last_seq is not None and stream.last_t_ns is not None
