@@ -43,7 +43,27 @@ name = "greeting"
 say = ["hello there"]
 tool = []
 summary = false
+
+[[scenario]]
+name = "recorded question"
+wav = "question.wav"
+turns = 1
+transcript_contains = "what time is it"
+tool = { name = "get_current_time" }
 """
+
+
+def write_wav(path: Path, text: str) -> None:
+    """The user's words as a 24 kHz mono PCM16 WAV, as a recorded call would be."""
+    import wave
+
+    from pipeline.audio.tts import USER_VOICE, synthesize
+
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(24000)
+        out.writeframes(bytes(12000) + synthesize(text, voice=USER_VOICE))  # a quarter second before the words
 
 
 def rtpipe_eval(*args: str | int | Path) -> subprocess.Popen[str]:
@@ -85,6 +105,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     folder = tmp_path_factory.mktemp("eval")
     quick = folder / "quick.toml"
     quick.write_text(QUICK)
+    write_wav(folder / "question.wav", "what time is it")  # beside the scenario file, which names it relatively
 
     def start(name: str, files: list[Path], jobs: int) -> tuple[subprocess.Popen[str], Path]:
         junit = folder / f"{name}.xml"
@@ -126,26 +147,26 @@ def test_a_wrong_expectation_fails_with_a_clear_line(runs: Runs) -> None:
         f"  (journal: {journal})"
     )
     assert journal.name == "wrong-place.rtpj" and journal.is_file()
-    assert re.fullmatch(r"3 passed, 1 failed in [\d.]+ s", lines[-1])
+    assert re.fullmatch(r"4 passed, 1 failed in [\d.]+ s", lines[-1])
 
 
 def test_four_jobs_give_the_verdicts_of_one(runs: Runs) -> None:
     one, four = runs["jobs1"][0], runs["jobs4"][0]
     assert (one.returncode, four.returncode) == (1, 1), four.stdout + four.stderr
     assert verdicts(four.stdout) == verdicts(one.stdout)
-    assert [v[1] for v in verdicts(four.stdout)] == ["right place", "wrong place", "time", "greeting"]  # file order
+    assert [v[1] for v in verdicts(four.stdout)] == ["right place", "wrong place", "time", "greeting", "recorded question"]  # file order
 
 
 def test_junit_is_valid_xml_with_the_failure(runs: Runs) -> None:
     run, junit = runs["jobs4"]
     assert junit.is_file(), run.stdout + run.stderr
     root = ET.parse(junit).getroot()
-    assert (root.tag, root.get("tests"), root.get("failures")) == ("testsuites", "4", "1")
+    assert (root.tag, root.get("tests"), root.get("failures")) == ("testsuites", "5", "1")
     (suite,) = root.findall("testsuite")
-    assert (suite.get("name"), suite.get("tests"), suite.get("failures")) == ("quick", "4", "1")
+    assert (suite.get("name"), suite.get("tests"), suite.get("failures")) == ("quick", "5", "1")
     cases = {case.get("name"): case for case in suite.findall("testcase")}
-    assert list(cases) == ["right place", "wrong place", "time", "greeting"]
+    assert list(cases) == ["right place", "wrong place", "time", "greeting", "recorded question"]
     failure = cases["wrong place"].find("failure")
     assert failure is not None and (failure.get("message") or "").startswith('tool get_weather(location = "London"): no such call')
-    assert all(cases[n].find("failure") is None for n in ("right place", "time", "greeting"))
+    assert all(cases[n].find("failure") is None for n in ("right place", "time", "greeting", "recorded question"))
     assert all(float(case.get("time") or 0) > 0 for case in cases.values())
