@@ -72,7 +72,9 @@ class Observed:
     def from_recording(cls, recording: Recording) -> Observed:
         from pipeline.projections import latency, timeline
 
-        line = timeline.fold(recording)
+        line_fold, waterfall_fold = timeline.TimelineFold(), latency.LatencyFold()
+        recording.run(line_fold, waterfall_fold)  # one pass over the journal for both read models
+        line, waterfall = line_fold.result(recording.duration_ns), waterfall_fold.result()
         failure = next((e.text for e in line.entries if e.kind == "error" and e.text.startswith(("session failed", "actor "))), None)
         transcripts: list[str | None] = []
         replies: list[str] = []
@@ -92,7 +94,6 @@ class Observed:
         summaries = tuple(e.data["summary_id"] for e in line.entries if e.kind == "summary" and e.data.get("outcome") == "applied")
         windows = tuple((str(e.data["response_id"]), int(e.data["total_tokens"])) for e in line.entries
                         if e.kind == "window" and isinstance(e.data.get("total_tokens"), int))  # fmt: skip
-        waterfall = latency.fold(recording)
         first_audio = tuple((t.number, ms) for t in waterfall.turns if (ms := t.ms("first_played")) is not None)
         return cls(failure=failure, transcripts=tuple(transcripts), replies=tuple(replies), tool_calls=tuple(calls),
                    interruptions=tuple(cuts), summaries_applied=summaries, windows=windows, first_audio_ms=first_audio)  # fmt: skip
