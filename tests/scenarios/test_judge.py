@@ -112,3 +112,29 @@ def test_junit_xml_has_a_suite_per_file_and_a_failure_per_failed_scenario() -> N
     assert failure.text == "turns = 2: saw 1 user turn(s)\nsummary = true: no"
     skipped = suites[1].find("testcase/skipped")
     assert skipped is not None and skipped.get("message") == "expected to fail: needs time"
+
+
+def test_what_a_journal_shows_is_read_from_its_read_models(tmp_path: Path) -> None:
+    from pipeline.projections.recording import Recording
+    from tests.projections.synthetic import Call
+
+    call = Call(tmp_path / "call.rtpj")
+    call.start()
+    call.user_turn("item_u1", 1000, text="What is the weather like in Paris?")
+    call.tool_call("resp_t", "call_1", "get_weather", '{"location": "Paris"}', 1500, '{"condition": "sunny"}', 3)
+    call.reply("resp_1", "item_a1", created_ms=1600, first_delta_ms=1700, audio_ms=1000, text="Sunny in Paris.", play_from_ms=1800,
+               total_tokens=420)  # fmt: skip
+    call.user_turn("item_u2", 4000, fail=True)
+    call.reply("resp_2", "item_a2", created_ms=4100, first_delta_ms=4300, audio_ms=3000, text="Once upon a time", play_from_ms=4500,
+               cut_at_ms=1200, total_tokens=610)  # fmt: skip
+    seen = Observed.from_recording(Recording.load(call.end(7000)))
+    assert seen == Observed(
+        transcripts=("What is the weather like in Paris?", None),
+        replies=("Sunny in Paris.", "Once upon a time"),
+        tool_calls=(
+            ToolCall(name="get_weather", arguments={"location": "Paris"}, raw_arguments='{"location": "Paris"}', output='{"condition": "sunny"}'),
+        ),
+        interruptions=(1200,),
+        windows=(("resp_t", 300), ("resp_1", 420), ("resp_2", 610)),
+        first_audio_ms=((1, 800.0), (2, 500.0)),
+    )
