@@ -119,3 +119,14 @@ def test_the_cli_exits_2_with_the_line_before_running_anything(tmp_path: Path, c
     assert main(["eval", str(good), "-k", "nothing like it", "--journals", str(tmp_path / "j")]) == 2
     assert capsys.readouterr().err == "rtpipe eval: -k nothing like it: no scenario's name contains it\n"
     assert not (tmp_path / "j").exists()
+
+
+def test_against_openai_the_key_comes_from_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    good = tmp_path / "good.toml"
+    good.write_text('[[scenario]]\nname = "good"\nsay = ["hi"]\n')
+    assert main(["eval", str(good), "--server", "openai", "--journals", str(tmp_path / "j")]) == 2
+    assert capsys.readouterr().err == "rtpipe eval: --server openai: set OPENAI_API_KEY in the environment (it is never read from a file)\n"
+    assert not (tmp_path / "j").exists()
