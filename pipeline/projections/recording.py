@@ -40,7 +40,8 @@ __all__ = ["NS_PER_MS", "CorruptSpan", "Fold", "Recording", "register_event_fami
 
 class Fold(Protocol):
     """A read model fed in one pass: ``wants(tag)`` (asked once per tag) and ``feed(record)`` for each record of
-    a wanted tag, in file order."""
+    a wanted tag, in file order. A fold that wants every record may have ``feed_batch(records)`` instead: it is
+    given each batch of the pass whole (a list, in file order)."""
 
     def wants(self, tag: str) -> bool: ...
 
@@ -132,10 +133,16 @@ class Recording:
             yield from batch
 
     def run(self, *folds: Fold) -> None:
-        """Feed every fold in one pass (each only the tags it wants)."""
+        """Feed every fold in one pass (each only the tags it wants; a batch fold every batch)."""
+        batch_feeds: list[Callable[[list[RawRecord]], None]] = [f.feed_batch for f in folds if hasattr(f, "feed_batch")]
+        folds = tuple(f for f in folds if not hasattr(f, "feed_batch"))
         table: dict[str, tuple[Callable[[RawRecord], None], ...]] = {}
         get = table.get
         for batch in self.batches():
+            for feed_batch in batch_feeds:
+                feed_batch(batch)
+            if not folds:
+                continue
             for record in batch:
                 feeds = get(record.tag)
                 if feeds is None:
