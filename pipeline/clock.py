@@ -2,10 +2,13 @@
 simulated clock a ``--fast`` session runs on.
 
 ``SimClock`` is a ``trio.abc.Clock`` for ``trio.run(..., clock=SimClock())``: time stands still while any task
-can run and jumps to the next deadline once every task has been waiting (for a deadline, a socket or a
-channel) for a short real-time cushion with nothing scheduled meanwhile. The cushion lets bytes on a loopback
-socket arrive before the clock moves (an in-process server and its client), since the kernel may hand them
-over a little after ``send`` returned. Work that really takes time and that trio cannot see (a worker thread,
+can run and jumps to the next deadline once every task is waiting (for a deadline, a socket or a channel) and
+one more poll of the sockets (after a real-time ``cushion_s``, none by default) scheduled nothing. Bytes on a
+loopback socket (an in-process server and its client) are normally readable as soon as ``send`` returns, and
+trio polls right after every send; for a kernel that hands them over late, the real-time cushion is
+proportional to the jump: a jump of ``d`` seconds waits until ``d / max_rate`` real seconds have passed since
+the previous one (50x by default: a 40 ms jump needs 0.8 ms, which the work between jumps usually takes
+anyway; 2 ms at most, however far the jump), so late bytes can let the clock run ahead by a tick at most. Work that really takes time and that trio cannot see (a worker thread,
 a child process waited on from a thread) **holds** the clock: ``with hold():`` (or ``run_sync_held``) keeps
 time still until it is done, so nothing times out because the machine was busy and no deadline fires early.
 ``hold(live=True)`` lets time run at the real rate instead (a tool thread: its own timeout must still fire).
@@ -30,7 +33,9 @@ import trio
 T = TypeVar("T")
 
 # The real time every task must have been idle before the clock jumps: epoll waits whole milliseconds.
-DEFAULT_CUSHION_S = 0.001
+DEFAULT_CUSHION_S = 0.0  # one more zero-timeout poll before a jump
+DEFAULT_MAX_RATE = 50.0  # session seconds per real second a jump may move at most ...
+MAX_CUSHION_S = 0.002  # ... up to this much real time (late loopback bytes take far less)
 _IDLE_WAIT_S = 86400.0  # a real wait with nothing to jump to (a thread or a socket will wake the loop)
 
 
@@ -80,10 +85,16 @@ class SimClock(trio.abc.Clock):
     ``jumps`` counts the jumps and ``held_s`` the real seconds spent held (for benches and tests).
     """
 
-    def __init__(self, *, cushion_s: float = DEFAULT_CUSHION_S, start: float = 0.0) -> None:
+    def __init__(
+        self, *, cushion_s: float = DEFAULT_CUSHION_S, max_rate: float = DEFAULT_MAX_RATE, start: float = 0.0
+    ) -> None:
         if cushion_s < 0:
             raise ValueError("cushion_s must be >= 0")
+        if max_rate <= 0:
+            raise ValueError("max_rate must be > 0")
         self.cushion_s = cushion_s
+        self.max_rate = max_rate
+        self._last_jump_real = time.perf_counter()
         self._base = start  # simulated time at _real_base
         self._real_base = time.perf_counter()
         self._frozen = 0  # holds that stop time
@@ -120,8 +131,13 @@ class SimClock(trio.abc.Clock):
             self._primed = False
             return deadline - now
         if self._primed and not self._activity and deadline < math.inf:
+            real = time.perf_counter()
+            wait = min((deadline - now) / self.max_rate, MAX_CUSHION_S) - (real - self._last_jump_real)
+            if wait > 0:
+                return wait  # still primed: a jump this soon after the last one waits its share of real time
             self._primed = False
             self._base = deadline  # idle for a whole cushion: jump
+            self._last_jump_real = real
             self.jumps += 1
             return 0.0
         self._primed = True

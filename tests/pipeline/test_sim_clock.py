@@ -10,7 +10,7 @@ import time
 
 import trio
 
-from pipeline.clock import SimClock, TrioClock, current_sim_clock, hold, run_sync_held
+from pipeline.clock import MAX_CUSHION_S, SimClock, TrioClock, current_sim_clock, hold, run_sync_held
 
 
 def run(fn, clock: SimClock | None = None):  # type: ignore[no-untyped-def]
@@ -172,7 +172,7 @@ def test_the_clock_jumps_only_after_a_whole_quiet_cushion() -> None:
     """The decision itself, driven as trio's loop drives it (it asks only when no task is runnable): first a
     real-time cushion; anything scheduled meanwhile (bytes that arrived, a thread that finished) starts it
     over; a cushion with nothing scheduled jumps to the deadline. Held, it never jumps."""
-    clock = SimClock(cushion_s=0.001)
+    clock = SimClock(cushion_s=0.001, max_rate=1e9)
     assert clock.deadline_to_sleep_time(5.0) == 0.001  # idle: wait a cushion first
     clock._activity = True  # a task was scheduled during the cushion (what the instrument reports)
     assert clock.deadline_to_sleep_time(5.0) == 0.001  # so wait again, no jump
@@ -209,3 +209,24 @@ def test_work_due_later_lets_time_run_up_to_its_due_time() -> None:
     done_at, end = run(main)
     assert done_at < 0.5 and end == 0.5
     assert ticks and max(ticks) < 0.5 + 1e-9
+
+
+def test_a_jump_waits_its_share_of_real_time() -> None:
+    """The cushion proportional to the jump: at most ``max_rate`` session seconds per real second, so bytes a
+    kernel hands over late can let the clock run ahead by a tick, not through a timeout."""
+    clock = SimClock(max_rate=10.0)
+    clock._last_jump_real = time.perf_counter()
+    assert clock.deadline_to_sleep_time(5.0) == 0.0  # primed: one more poll
+    wait = clock.deadline_to_sleep_time(0.01)
+    assert 0.0005 < wait <= 0.001 and clock.current_time() == 0.0  # 10 ms at 10x: 1 ms of real time first
+    assert clock.deadline_to_sleep_time(5.0) <= MAX_CUSHION_S  # a long jump: the cushion's cap at most
+    clock._last_jump_real -= 1.0  # as if that much real time had passed (the work between jumps)
+    assert clock.deadline_to_sleep_time(5.0) == 0.0 and clock.current_time() == 5.0
+
+    async def main() -> float:
+        started = time.perf_counter()
+        for _ in range(20):
+            await trio.sleep(0.01)
+        return time.perf_counter() - started
+
+    assert 0.018 < trio.run(main, clock=SimClock(max_rate=10.0)) < 1.0  # 200 ms of sleeps take >= 20 ms
