@@ -5,7 +5,22 @@ Sans-IO core (`connection.py`, `responses.py`, `session.py`, `conversation.py`, 
 of operation of a session.
 """
 
-from pipeline.server.app import ServerHandle, serve
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from pipeline.server.config import ServerConfig
 
+if TYPE_CHECKING:
+    from pipeline.server.app import ServerHandle, serve
+
 __all__ = ["ServerConfig", "ServerHandle", "serve"]
+
+
+def __getattr__(name: str) -> Any:
+    # the shell pulls in trio, hypercorn and the openai types: `rtpipe serve --help` and the config need none
+    if name in ("ServerHandle", "serve"):
+        from pipeline.server import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module 'pipeline.server' has no attribute {name!r}")

@@ -13,8 +13,6 @@ import signal
 import sys
 from typing import Any
 
-import trio
-
 from pipeline.server.config import TRANSCRIPT_FAULTS, ServerConfig, is_loopback
 
 
@@ -104,6 +102,8 @@ def _bind_error(config: ServerConfig, error: OSError) -> int:
 
 
 async def _main(config: ServerConfig) -> int:
+    import trio
+
     from pipeline.server.app import serve
 
     async with trio.open_nursery() as nursery:
@@ -137,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"rtpipe serve: {error}", file=sys.stderr)
         return 2
+    import trio  # here, not at the top: `rtpipe serve --help` starts fast
+
     try:
         return trio.run(_main, config)
     except KeyboardInterrupt:

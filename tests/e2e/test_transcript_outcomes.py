@@ -50,11 +50,12 @@ async def test_a_transcript_after_timed_out_is_attached_late_and_used(tmp_path: 
     unavailable = {u.item_id: u for u in run.events(TranscriptUnavailable)}
     assert unavailable[users[0]].reason == "timed_out"
     late = {e.item_id: e for e in run.events(TranscriptLate)}
-    assert late[users[0]] == TranscriptLate(item_id=users[0], text="hello there", via="event")
+    assert (late[users[0]].item_id, late[users[0]].via) == (users[0], "event")
+    assert late[users[0]].text.lower().rstrip(".!") == "hello there"  # as a transcription service writes it
     assert set(late) <= set(unavailable)  # only ever after an unavailable outcome, once each
     conversation = Conversation.fold(run.envelopes)
     first = conversation.turn(users[0])
-    assert first is not None and (first.text, first.status, first.late) == ("hello there", "resolved", True)
+    assert first is not None and (first.text, first.status, first.late) == (late[users[0]].text, "resolved", True)
     assert_replays_clean(run)
 
 
@@ -87,4 +88,4 @@ async def test_the_console_prints_each_user_turn_before_what_answers_it(tmp_path
     order = [label for label, _ in labels if label in ("user", "tool call", "tool", "assistant")]
     assert order == ["user", "tool call", "tool", "assistant"] * 2, stream.getvalue()
     users = [line for label, line in labels if label == "user"]
-    assert "what is the weather like in paris" in users[0] and "what time is it" in users[1]
+    assert "what is the weather like in paris" in users[0].lower() and "what time is it" in users[1].lower()
