@@ -3,7 +3,7 @@
 One scripted session runs through the server's sans-IO core with the real offline speech stack:
 
 * in: three spoken user turns (synthesised beforehand, not timed) streamed as 40 ms base64 appends, i.e.
-  JSON parsing and validation, base64, the energy VAD and the commit, then pocketsphinx on each turn;
+  JSON parsing and validation, base64, the energy VAD and the commit, then Whisper (faster-whisper) on each turn;
 * out: the responses those turns produce (a short answer, a function call and its spoken result, and the
   long story), i.e. espeak-ng, chunking, base64 and the JSON of every delta event.
 

@@ -31,7 +31,7 @@ def fake_speech() -> FakeSpeech:
 
 @pytest.fixture
 async def start_server(nursery: trio.Nursery, checker: EventChecker, fake_speech: FakeSpeech) -> StartServer:
-    """Start a server with config overrides; `real_speech=True` uses espeak-ng / pocketsphinx."""
+    """Start a server with config overrides; `real_speech=True` uses espeak-ng / Whisper."""
 
     async def start(*, real_speech: bool = False, **overrides: Any) -> ServerHandle:
         # no modelled service latency (recognition, first audio): protocol tests need not wait for it

@@ -3,7 +3,7 @@
 The SDK runs under asyncio, so this is a plain synchronous test: the server runs in-process on a
 background thread with its own `trio.run` (cancelled through its trio token at the end), and the SDK
 session runs in `asyncio.run`, bounded by `asyncio.timeout`. Real speech both ways: the user's turn is
-synthesised with espeak-ng and streamed in 40 ms appends; the server hears it with pocketsphinx.
+synthesised with espeak-ng and streamed in 40 ms appends; the server hears it with Whisper (faster-whisper, tiny.en).
 """
 
 from __future__ import annotations
