@@ -221,7 +221,7 @@ def _map(f: BinaryIO, size: int | None) -> Buffer:
         return data
     try:
         buf = mmap.mmap(f.fileno(), length, access=mmap.ACCESS_READ)
-    except ValueError:
+    except (OSError, ValueError):  # a file system that cannot map it: read it instead
         return f.read(length)
     if _SEQUENTIAL is not None:
         try:
