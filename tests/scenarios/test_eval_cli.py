@@ -100,8 +100,8 @@ Runs = dict[str, tuple[subprocess.CompletedProcess[str], Path]]
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     """The shipped files with --jobs 4 in one process; beside it, a quick file with --jobs 1, then --jobs 4.
-    (Sessions of one eval share one simulated clock and one speech recogniser, whose decoding is serialised
-    and holds the clock: more processes than this only slow each other down on a loaded 2-core machine.)"""
+    (Sessions of one eval share one speech recogniser, whose decoding is serialised, and one Python thread, so
+    a second process uses the other core; more than that only slow each other down on a loaded 2-core machine.)"""
     folder = tmp_path_factory.mktemp("eval")
     quick = folder / "quick.toml"
     quick.write_text(QUICK)
