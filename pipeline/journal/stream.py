@@ -62,7 +62,7 @@ class JournalStream:
     ``end``, ``corrupt_spans``, ``records`` (how many were read), ``first_seq``, ``last_seq``, ``last_t_ns``,
     ``ending``, ``clean``, ``records_skipped`` and ``describe()``, as ``Journal`` reports them."""
 
-    def __init__(self, buf: Buffer, path: Path, *, file: BinaryIO | None = None, batch_bytes: int = BATCH_BYTES) -> None:
+    def __init__(self, buf: Buffer, path: Path, *, batch_bytes: int = BATCH_BYTES) -> None:
         self.path = path
         self.size = len(buf)
         self.batch_bytes = max(1, batch_bytes)
@@ -71,7 +71,6 @@ class JournalStream:
         self.last_seq: int | None = None
         self.last_t_ns: int | None = None
         self._buf: Buffer | None = buf
-        self._file = file
         self._released = 0
         self._started = False
         try:
@@ -168,16 +167,13 @@ class JournalStream:
             self._released = upto
 
     def close(self) -> None:
-        """Unmap and close the file (done when the pass ends; call it when abandoning a pass early)."""
+        """Unmap the file (done when the pass ends; call it when abandoning a pass early)."""
         buf, self._buf = self._buf, None
         if isinstance(buf, mmap.mmap):
             try:
                 buf.close()
             except BufferError:  # a view of it is still alive somewhere: the collector unmaps it
                 pass
-        file, self._file = self._file, None
-        if file is not None:
-            file.close()
 
     def __enter__(self) -> JournalStream:
         return self
@@ -191,19 +187,12 @@ def iter_journal(path: str | os.PathLike[str], *, size: int | None = None, batch
     ``size``: read only the first ``size`` bytes (a journal as it was when first opened, though a writer has
     appended since: every pass of a ``Recording`` reads the same records)."""
     p = Path(path)
-    f = open_file(p)
-    try:
-        buf = _map(f, size)
-    except OSError as exc:
-        f.close()
-        raise JournalError(f"{p}: cannot read ({exc.strerror})") from None
-    except BaseException:
-        f.close()
-        raise
-    if not isinstance(buf, mmap.mmap):
-        f.close()
-        return JournalStream(buf, p, batch_bytes=batch_bytes)
-    return JournalStream(buf, p, file=f, batch_bytes=batch_bytes)
+    with open_file(p) as f:  # a mapping keeps a descriptor of its own
+        try:
+            buf = _map(f, size)
+        except OSError as exc:
+            raise JournalError(f"{p}: cannot read ({exc.strerror})") from None
+    return JournalStream(buf, p, batch_bytes=batch_bytes)
 
 
 def stream_from_bytes(buf: Buffer, path: str | os.PathLike[str] = "<bytes>", *, batch_bytes: int = BATCH_BYTES) -> JournalStream:
