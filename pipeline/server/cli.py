@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import signal
 import sys
 from typing import Any
@@ -70,6 +71,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "recognition work hides inside it (default 600)")
     p.add_argument("--first-audio-ms", type=_non_negative_int, default=300, metavar="MS",
                    help="modelled latency from the start of a spoken response to its first audio delta (default 300)")
+    p.add_argument("--fixed-reply", default=None, metavar="TEXT",
+                   help="benchmarks: skip speech recognition; every user turn is heard as TEXT at once, so every "
+                        "turn gets the same spoken reply")
     p.add_argument("--model", default="gpt-realtime", help="model reported when the URL names none (default gpt-realtime)")
     p.set_defaults(handler=run)
 
@@ -90,6 +94,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         recognition_ms=args.recognition_ms,
         first_audio_ms=args.first_audio_ms,
         model=args.model,
+        fixed_reply=args.fixed_reply,
     )
 
 
@@ -108,11 +113,16 @@ async def _main(config: ServerConfig) -> int:
 
     async with trio.open_nursery() as nursery:
         try:
-            handle: Any = await nursery.start(serve, config)
+            speech = None
+            if config.fixed_reply is not None:
+                from pipeline.server.speech import FixedSpeech
+
+                speech = FixedSpeech(config.fixed_reply)
+            handle: Any = await nursery.start(functools.partial(serve, speech=speech), config)
         except OSError as error:
             return _bind_error(config, error)
         # ready means ready: the recogniser's worker has loaded (and checked) its model before the URL is printed
-        problem = await trio.to_thread.run_sync(_start_recognition)
+        problem = None if config.fixed_reply is not None else await trio.to_thread.run_sync(_start_recognition)
         if problem is not None:
             print(f"rtpipe serve: speech recognition unavailable: {problem}", file=sys.stderr)
             nursery.cancel_scope.cancel()

@@ -48,6 +48,8 @@ class ServerConfig:
     rate_limit_tokens: int = 40_000
     max_message_bytes: int = 64 * 1024 * 1024
     worker_threads: int = attrs.field(default=2, validator=attrs.validators.ge(1))
+    # benchmarks: no recognition, every user turn is heard as this text at once (so gets the same reply)
+    fixed_reply: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if not self.allow_remote and not is_loopback(self.host):

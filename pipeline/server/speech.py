@@ -70,3 +70,24 @@ class OfflineSpeech:
                     self._asr_failed = True
                     print(f"rtpipe serve: speech recognition unavailable ({error}); user audio is heard as silence", file=sys.stderr)
             return ""
+
+
+class FixedSpeech:
+    """Speech for benchmarks (`rtpipe serve --fixed-reply TEXT`): no recognition at all.
+
+    Every committed utterance is heard as `heard` at once (no recogniser process, no decoding), so every user
+    turn gets the same deterministic spoken reply (the brain's answer to `heard`; for a plain statement it is
+    "You said: TEXT."). Synthesis is the real offline TTS (cached per text and voice), so the client still
+    receives real audio.
+    """
+
+    def __init__(self, heard: str) -> None:
+        self.heard = heard.strip()
+
+    def synthesize(self, text: str, *, voice: str, speed: float) -> bytes:
+        from pipeline.audio.tts import espeak_voice_for, synthesize
+
+        return synthesize(text, voice=espeak_voice_for(voice), speed=speed)
+
+    def transcribe(self, pcm24k: bytes) -> str:
+        return self.heard if pcm24k else ""
