@@ -420,7 +420,12 @@ async def _run_connected(
     # build_actors runs a summariser exactly when there is a REST base; the conductor waits on its verdicts
     # only then (and replay reads this from the header)
     cores = {**cores, "summariser": bool(rest)}
-    header_config = {**cores, "server_url": endpoint.describe(), "server_kind": endpoint.kind}
+    header_config = {
+        **cores,
+        "server_url": endpoint.describe(),
+        "server_kind": endpoint.kind,
+        "clock": "simulated" if simulated() else "real time",  # what the journal's timestamps count
+    }
     if getattr(config, "overwrite", False):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(journal_path)  # the writer never replaces a journal by itself

@@ -28,7 +28,7 @@ from events.summary import SummaryApplied
 from events.transcripts import TranscriptResolved
 from pipeline.clock import SimClock
 from pipeline.config import RunConfig
-from pipeline.journal import load_envelopes
+from pipeline.journal import load_envelopes, read_journal
 from pipeline.registry import replayable_actors
 from pipeline.session import SessionResult, run_live, session_clock
 
@@ -108,6 +108,8 @@ def test_fast_demo_is_the_real_time_demo(tmp_path: Path) -> None:
     assert clock is not None and clock.jumps > 1000
     assert b["session_s"] > 40 and fast_wall < real_wall / 2, (b["session_s"], fast_wall, real_wall)
 
+    assert read_journal(fast.journal).header.config["clock"] == "simulated"  # type: ignore[union-attr]
+    assert read_journal(real.journal).header.config["clock"] == "real time"  # type: ignore[union-attr]
     verify = subprocess.run([*RTPIPE, "replay", "--verify", str(fast.journal)], capture_output=True, text=True, timeout=120)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     for command in ("inspect", "latency"):
