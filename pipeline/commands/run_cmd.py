@@ -161,10 +161,10 @@ def handle(args: argparse.Namespace) -> int:
     import trio
 
     from actors.console.format import final_summary
-    from pipeline.session import SessionSetupError, run_live
+    from pipeline.session import SessionSetupError, run_live, session_clock
 
     try:
-        result = trio.run(run_live, config)
+        result = trio.run(run_live, config, clock=session_clock(config))
     except SessionSetupError as exc:
         raise UsageError(str(exc)) from None
     if not config.quiet and result.recorded is not None:
