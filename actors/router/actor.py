@@ -59,7 +59,13 @@ async def receive_loop(ws: trio_websocket.WebSocketConnection, ctx: ActorContext
         else:
             events = [violation(f"binary frame of {len(message)} bytes (the protocol sends text frames)", message)]
         for event in events:
-            await ctx.publish(guard.check(event))
+            checked = guard.check(event)
+            # get_message() has just checkpointed: publish at once when every subscriber has room (no second
+            # scheduler step per event); wait for room (backpressure) only when one is full
+            try:
+                ctx.publish_nowait(checked)
+            except trio.WouldBlock:
+                await ctx.publish(checked)
 
 
 def router_actor(ws: trio_websocket.WebSocketConnection) -> ActorSpec:
