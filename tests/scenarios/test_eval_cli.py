@@ -15,7 +15,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = sorted((REPO / "scenarios").glob("*.toml"))
+SHIPPED = sorted((REPO / "pipeline" / "scenarios" / "examples").glob("*.toml"))
 LINE = re.compile(r"^(PASS|FAIL|XFAIL|XPASS|SKIP) +(.*)$")
 
 # short conversations (one line each), one of them expecting what does not happen
