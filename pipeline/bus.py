@@ -22,7 +22,7 @@ from events.envelope import Envelope
 from events.runtime import InboxDropped
 from pipeline.clock import Clock
 from pipeline.inbox import Inbox
-from pipeline.journal.writer import JournalWriter
+from pipeline.journal.writer import FsyncMode, JournalWriter
 
 DEFAULT_CAPACITY = 256
 
@@ -116,9 +116,20 @@ class Bus:
             inbox.put(env)
         return env
 
-    def flush(self) -> None:
+    def flush(self, *, sync: bool = True) -> None:
         if self.journal is not None and not self.journal.closed:
-            self.journal.flush()
+            self.journal.flush(sync=sync)
+
+    def sync_due(self) -> bool:
+        """An ``interval`` fsync is due: the flusher runs it in a worker thread (an fsync takes milliseconds,
+        which a loop carrying many sessions' audio cannot give once a second per session)."""
+        journal = self.journal
+        return journal is not None and not journal.closed and journal.policy.mode is FsyncMode.INTERVAL and journal.sync_due()
+
+    def sync(self) -> None:
+        journal = self.journal
+        if journal is not None and not journal.closed:
+            journal.sync()
 
     def close(self) -> None:
         """End of the session: every inbox drains and ends; nothing more can be published."""

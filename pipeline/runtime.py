@@ -35,7 +35,7 @@ from events.runtime import (
     TimerRequested,
 )
 from pipeline.bus import DEFAULT_CAPACITY, Bus
-from pipeline.clock import simulated
+from pipeline.clock import run_sync_held, simulated
 from pipeline.inbox import Inbox
 
 
@@ -274,7 +274,11 @@ async def run_session(
             async def flusher() -> None:
                 while True:
                     await trio.sleep(interval)
-                    bus.flush()
+                    bus.flush(sync=False)
+                    if bus.sync_due():
+                        # off the loop: other sessions' audio must not wait for this one's disk; the writer
+                        # never closes meanwhile (close runs after the flusher is cancelled, and syncs itself)
+                        await run_sync_held(bus.sync)
 
             async def watch_ending() -> None:
                 with ending:

@@ -135,8 +135,9 @@ class JournalWriter:
         if len(buffer) >= AUTO_FLUSH_BYTES:
             self.flush()
 
-    def flush(self) -> None:
-        """Hand buffered records to the OS; fsync if the policy says it is time."""
+    def flush(self, *, sync: bool = True) -> None:
+        """Hand buffered records to the OS; fsync if the policy says it is time (unless ``sync=False``: the
+        caller then runs ``sync()`` off its event loop when ``sync_due()``)."""
         if self._buffer:
             view = memoryview(self._buffer)
             while view:
@@ -144,10 +145,13 @@ class JournalWriter:
                 view = view[written:]
             view.release()
             self._buffer.clear()
-        if self.policy.mode is FsyncMode.ALWAYS or (
-            self.policy.mode is FsyncMode.INTERVAL and time.monotonic() - self._last_sync >= self.policy.interval_s
-        ):
+        if sync and self.sync_due():
             self.sync()
+
+    def sync_due(self) -> bool:
+        return self.policy.mode is FsyncMode.ALWAYS or (
+            self.policy.mode is FsyncMode.INTERVAL and time.monotonic() - self._last_sync >= self.policy.interval_s
+        )
 
     def sync(self) -> None:
         os.fsync(self._fd)

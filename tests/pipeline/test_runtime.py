@@ -246,3 +246,41 @@ async def test_control_end_while_already_ending_keeps_the_reason_but_hurries(
     assert took <= 2 + 1 + 0.1 and len(seen) < 100
     _, envs = load_envelopes(tmp_path / "h.rtpj")
     assert [e.event.reason for e in envs if isinstance(e.event, SessionEnding)] == ["end of input"]
+
+
+async def test_an_interval_fsync_never_stalls_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many sessions share one loop: each one's once-a-second fsync (milliseconds on a real disk) runs in a worker
+    thread, so a slow disk holds no other task back. Real clock: the point is wall time."""
+    import os
+    import time
+
+    from pipeline.journal import FsyncPolicy
+
+    synced: list[float] = []
+
+    def slow_fsync(fd: int) -> None:
+        time.sleep(0.25)  # a disk that takes a quarter of a second
+        synced.append(time.monotonic())
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    writer = JournalWriter(tmp_path / "slow.rtpj", make_header({}), fsync=FsyncPolicy.from_text("interval:0.1"))
+    bus = Bus(clock=TrioClock(), journal=writer)
+    gaps: list[float] = []
+
+    def ticker() -> ActorSpec:
+        async def shell(ctx: ActorContext) -> None:
+            with ctx.inbox:
+                last = trio.current_time()
+                for _ in range(60):  # 0.6 s at 10 ms
+                    await trio.sleep(0.01)
+                    now = trio.current_time()
+                    gaps.append(now - last)
+                    last = now
+
+        return ActorSpec(name="ticker", consumes=frozenset(), shell=shell)
+
+    with trio.fail_after(30):
+        outcome = await run_session([ticker()], bus=bus, end_when=["ticker"])
+    assert outcome.ok
+    assert synced  # the flusher did fsync while the ticker ran (and once more at close)
+    assert max(gaps) < 0.2, max(gaps)  # a 0.25 s fsync on the loop would show as a gap of at least 0.25 s
