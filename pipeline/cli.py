@@ -128,6 +128,10 @@ def _silence_output() -> None:
     os.close(devnull)
 
 
+# 128 + SIGHUP, SIGINT, SIGTERM: the exit statuses of a session a signal ended
+_SIGNAL_EXITS = frozenset({129, 130, 143})
+
+
 def entry() -> None:
     code = main()
     try:
@@ -135,4 +139,11 @@ def entry() -> None:
     except BrokenPipeError:
         _silence_output()
         code = EXIT_BROKEN_PIPE
+    if code in _SIGNAL_EXITS:
+        # A signal ended the session at once, so a worker thread may have been abandoned inside native code
+        # (speech synthesis). Interpreter shutdown would tear that thread down with a forced unwind, which a C++
+        # frame turns into SIGABRT ("terminate called without an active exception"). Everything is written and
+        # closed by now: leave without the teardown.
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
