@@ -83,9 +83,13 @@ async def test_real_time_playout_reports_progress_every_40_ms(autojump_clock: tr
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             h = await Harness(sink, realtime=True).start(nursery)
-            first = await h.audio(100)
+            # all five deltas arrive before the playback task runs (trio shuffles task order: awaiting between
+            # them would let a progress report with less received slip in), so every report says 500 received
+            pcm = np.full(100 * 24, 0, dtype="<i2").tobytes()
+            delta = AssistantAudioDelta(response_id="resp_1", item_id="item_a", pcm=pcm)
+            first = h.bus.publish_nowait(delta, source="router")
             for _ in range(4):
-                await h.audio(100)
+                h.bus.publish_nowait(delta, source="router")
             await h.send(AssistantAudioDone(response_id="resp_1", item_id="item_a"))
             await trio.sleep(2)
             await h.end()
