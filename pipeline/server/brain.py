@@ -261,9 +261,28 @@ def _speak_output(turns: Sequence[Turn]) -> str:
     return f"Here is what {tool.replace('_', ' ')} returned: {pairs}."
 
 
+def _summary_prose(text: str) -> str:
+    """A root summary as plain words, whatever style it was written in: a JSON object's values in order, bullet
+    lines without their "- " markers, a paragraph as it is."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        parts: list[str] = []
+        for value in data.values():
+            if isinstance(value, list):
+                parts.extend(str(v) for v in value)
+            else:
+                parts.append(str(value))
+        return " ".join(part.strip() for part in parts if part.strip())
+    lines = (line.strip() for line in text.splitlines())
+    return " ".join(line[2:].strip() if line.startswith("- ") else line for line in lines if line)
+
+
 def _about_start(turns: Sequence[Turn]) -> str:
     if turns and turns[0].kind == "message" and turns[0].role == "system" and turns[0].text:
-        words = turns[0].text.split()
+        words = _summary_prose(turns[0].text).split()
         gist = " ".join(words[:ABOUT_START_WORDS]) + ("…" if len(words) > ABOUT_START_WORDS else "")
         return f"The conversation started with this: {gist}"
     first_user = next((t for t in turns if t.role == "user" and t.text), None)
@@ -276,9 +295,12 @@ def _language(turns: Sequence[Turn]) -> str:
     root = turns[0] if turns and turns[0].role == "system" else None
     if root is None:
         return "We have been speaking English."
-    words = _words(root.text)
+    prose = _summary_prose(root.text)
+    words = _words(prose)
     french = sum(1 for w in words if w in _FRENCH)
-    is_french = "résumé" in root.text.lower() or (bool(words) and french * 8 >= len(words))
+    # the offline summariser's connectives ("l'utilisateur a dit :") mark French in every style, JSON included
+    lowered = prose.lower()
+    is_french = "résumé" in lowered or "utilisateur" in lowered or (bool(words) and french * 8 >= len(words))
     language = "French" if is_french else "English"
     return f"The summary was in {language}."
 

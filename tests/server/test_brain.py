@@ -243,3 +243,27 @@ def test_canonical_words_ignore_case_punctuation_and_number_spelling() -> None:
     assert canonical("What's the time? It's 6 p.m.") == ["what", "is", "the", "time", "it", "is", "6", "pm"]
     assert word_errors("what is twenty times three", "What is 20 times free?") == (1, 5)
     assert word_errors("thank you goodbye", "") == (3, 3)
+
+
+# --- questions about the summary at the root, whatever style it was written in --------------------------------
+
+
+def system(text: str) -> Turn:
+    return Turn(kind="message", role="system", text=text)
+
+
+def test_the_summary_language_is_told_from_any_style() -> None:
+    json_french = '{"topics": ["la météo à Paris"], "facts": ["L\'utilisateur a dit : What is the weather like in Paris?"]}'
+    bullets_english = "- Conversation summary.\n- The user said: What is the weather like in Paris?"
+    question = user("What language was the summary in?")
+    assert decide([system(json_french), question], [], "auto") == Say("The summary was in French.")
+    assert decide([system(bullets_english), question], [], "auto") == Say("The summary was in English.")
+
+
+def test_what_came_first_reads_a_bullet_or_json_summary_as_words() -> None:
+    bullets = "- Conversation summary.\n- The user said: Hello there."
+    said = decide([system(bullets), user("What did we talk about first?")], [], "auto")
+    assert said == Say("The conversation started with this: Conversation summary. The user said: Hello there.")
+    as_json = '{"topics": ["greeting"], "facts": ["The user said: Hello there."]}'
+    said = decide([system(as_json), user("What did we talk about first?")], [], "auto")
+    assert said == Say("The conversation started with this: greeting The user said: Hello there.")
