@@ -42,17 +42,19 @@ _KEY_HINTS = {
 }
 
 
-def _read_text(path: str, flag: str) -> str:
+def read_text(path: str | Path, where: str, error: type[Exception] = UsageError, kind: str = "file") -> str:
+    """The file's text; a missing, unreadable or binary file is one ``error`` line starting ``where: ``
+    (also the scenario files' reader)."""
     try:
         return Path(path).read_text()
     except FileNotFoundError:
-        raise UsageError(f"{flag} {path}: no such file") from None
+        raise error(f"{where}: no such file") from None
     except IsADirectoryError:
-        raise UsageError(f"{flag} {path}: is a folder, not a file") from None
+        raise error(f"{where}: is a folder, not a {kind}") from None
     except UnicodeDecodeError:
-        raise UsageError(f"{flag} {path}: not a text file") from None
+        raise error(f"{where}: not a text file") from None
     except OSError as exc:
-        raise UsageError(f"{flag} {path}: {(exc.strerror or type(exc).__name__).lower()}") from None
+        raise error(f"{where}: {(exc.strerror or type(exc).__name__).lower()}") from None
 
 
 def _config_file(path: str | None) -> dict[str, Any]:
@@ -61,7 +63,7 @@ def _config_file(path: str | None) -> dict[str, Any]:
     import tomllib
 
     try:
-        data = tomllib.loads(_read_text(path, "--config"))
+        data = tomllib.loads(read_text(path, f"--config {path}"))
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"--config {path}: not valid TOML ({exc})") from None
     known = {f.name for f in attrs.fields(RunConfig)} - {"api_key"}
@@ -102,7 +104,7 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
             values[field.name] = flag_value
             from_flags.add(field.name)
     if args.script_file:
-        lines = [ln.strip() for ln in _read_text(args.script_file, "--script").splitlines()]
+        lines = [ln.strip() for ln in read_text(args.script_file, f"--script {args.script_file}").splitlines()]
         values["script"] = [ln for ln in lines if ln and not ln.startswith("#")]
         from_flags.add("script")
     if "script" in values:

@@ -118,17 +118,9 @@ class Scenario:
 
 def load_file(path: Path) -> list[Scenario]:
     """Every scenario of the file at ``path``, checked (``ScenarioError`` otherwise)."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ScenarioError(f"{path}: is a folder, not a scenario file") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(f"{path}: not a text file") from None
-    except OSError as exc:
-        raise ScenarioError(f"{path}: {(exc.strerror or type(exc).__name__).lower()}") from None
-    return parse(text, path)
+    from pipeline.commands.run_cmd import read_text  # the same wording as `rtpipe run --config`
+
+    return parse(read_text(path, str(path), ScenarioError, kind="scenario file"), path)
 
 
 def parse(text: str, path: Path) -> list[Scenario]:
