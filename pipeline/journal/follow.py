@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from pipeline.journal.format import CorruptSpan, EndReason, JournalEnd, JournalError, JournalHeader
-from pipeline.journal.reader import FrameScanner, RawRecord, journal_format, parse_header
+from pipeline.journal.format import CorruptSpan, EndReason, JournalEnd, JournalHeader
+from pipeline.journal.reader import FrameScanner, RawRecord, open_file, parse_header, scanner_after_header
 
 FollowItem = RawRecord | JournalHeader | CorruptSpan | JournalEnd
 _TRIM_BYTES = 1 << 20
@@ -45,15 +45,7 @@ def follow(
     path: str | os.PathLike[str], *, poll_s: float = 0.1, stop_after_idle_s: float | None = None
 ) -> Iterator[FollowItem]:
     p = Path(path)
-    try:
-        f = open(p, "rb")
-    except FileNotFoundError:
-        raise JournalError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise JournalError(f"{p}: is a directory, not a journal") from None
-    except OSError as exc:
-        raise JournalError(f"{p}: cannot read ({exc.strerror})") from None
-    with f:
+    with open_file(p) as f:
         yield from _follow(f, p, poll_s, stop_after_idle_s)
 
 
@@ -91,9 +83,7 @@ def _follow(f: BinaryIO, p: Path, poll_s: float, stop_after_idle_s: float | None
             if early is None:
                 if header is not None:
                     yield header
-                scanner = FrameScanner(journal_format(buf, p) or 2, offset, header_damaged=header is None)
-                scanner.spans[:0] = spans
-                scanner.span_positions[:0] = [0] * len(spans)
+                scanner = scanner_after_header(buf, p, header, offset, spans)
         if scanner is not None:
             first = scanner.count
             records = scanner.scan(buf, base, final=final)

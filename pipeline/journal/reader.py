@@ -16,7 +16,7 @@ import mmap
 import os
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import attrs
 import msgpack
@@ -469,6 +469,15 @@ class FrameScanner:
             view.release()
 
 
+def scanner_after_header(buf: Buffer, path: Path, header: JournalHeader | None, offset: int, spans: list[CorruptSpan]) -> FrameScanner:
+    """The scanner for the frames after what ``parse_header`` read (when it gave no early end): its spans
+    (a damaged sync marker) come first, before any record."""
+    scanner = FrameScanner(journal_format(buf, path) or 2, offset, header_damaged=header is None)
+    scanner.spans[:0] = spans
+    scanner.span_positions[:0] = [0] * len(spans)
+    return scanner
+
+
 def parse_records(buf: Buffer, offset: int, fmt: int = 2) -> tuple[list[RawRecord], JournalEnd, list[CorruptSpan]]:
     """Every record of ``buf`` from ``offset``, how the data ends, and the corrupt spans skipped."""
     scanner = FrameScanner(fmt, offset)
@@ -477,16 +486,25 @@ def parse_records(buf: Buffer, offset: int, fmt: int = 2) -> tuple[list[RawRecor
     return records, scanner.end, scanner.spans
 
 
+def open_file(path: Path) -> BinaryIO:
+    """``path`` opened for reading, or ``JournalError`` with one line."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise JournalError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise JournalError(f"{path}: is a directory, not a journal") from None
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot read ({exc.strerror})") from None
+
+
 def read_journal(path: str | os.PathLike[str]) -> Journal:
     p = Path(path)
-    try:
-        buf = p.read_bytes()
-    except FileNotFoundError:
-        raise JournalError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise JournalError(f"{p}: is a directory, not a journal") from None
-    except OSError as exc:
-        raise JournalError(f"{p}: cannot read ({exc.strerror})") from None
+    with open_file(p) as f:
+        try:
+            buf = f.read()
+        except OSError as exc:
+            raise JournalError(f"{p}: cannot read ({exc.strerror})") from None
     return journal_from_bytes(buf, p)
 
 
@@ -496,8 +514,7 @@ def journal_from_bytes(buf: Buffer, path: str | os.PathLike[str] = "<bytes>") ->
     header, offset, early_end, spans = parse_header(buf, p)
     if early_end is not None:
         return Journal(path=p, header=header, records=[], end=early_end, corrupt_spans=tuple(spans))
-    scanner = FrameScanner(journal_format(buf, p) or 2, offset, header_damaged=header is None)
-    scanner.spans[:0] = spans
+    scanner = scanner_after_header(buf, p, header, offset, spans)
     records = scanner.scan(buf)
     assert scanner.end is not None
     return Journal(path=p, header=header, records=records, end=scanner.end, corrupt_spans=tuple(scanner.spans))

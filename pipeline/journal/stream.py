@@ -34,27 +34,16 @@ from pipeline.journal.reader import (
     FrameScanner,
     RawRecord,
     describe_outcome,
-    journal_format,
+    open_file,
     parse_header,
     records_skipped,
+    scanner_after_header,
 )
 
 BATCH_BYTES = 1 << 20  # scanned (and then released) at a time: about 500 audio chunks
 _PAGE = mmap.PAGESIZE
 _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 _SEQUENTIAL = getattr(mmap, "MADV_SEQUENTIAL", None)
-
-
-def open_file(path: Path) -> BinaryIO:
-    """``path`` opened for reading, or ``JournalError`` with one line."""
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise JournalError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise JournalError(f"{path}: is a directory, not a journal") from None
-    except OSError as exc:
-        raise JournalError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 class JournalStream:
@@ -83,9 +72,7 @@ class JournalStream:
         self._end: JournalEnd | None = early
         self._scanner: FrameScanner | None = None
         if early is None:
-            self._scanner = FrameScanner(journal_format(buf, path) or 2, offset, header_damaged=header is None)
-            self._scanner.spans[:0] = spans
-            self._scanner.span_positions[:0] = [0] * len(spans)
+            self._scanner = scanner_after_header(buf, path, header, offset, spans)
         else:
             self.close()
 
