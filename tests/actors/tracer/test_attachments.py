@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import trio
 
-from actors.tracer.actor import _flush_every_second, tracer_actor
+from actors.tracer.actor import _flush_every_second
 from actors.tracer.audio import AudioCut, AudioCutter, wav_bytes
 from actors.tracer.backends import JsonlBackend
 from actors.tracer.core import TraceCore
@@ -35,16 +35,10 @@ from events.protocol import (
     SpeechStarted,
     SpeechStopped,
 )
-from pipeline.bus import Bus
-from pipeline.clock import TrioClock
 from pipeline.config import RunConfig
-from pipeline.connection import connect, resolve_endpoint
-from pipeline.journal import JournalWriter, load_envelopes, make_header
-from pipeline.projections.conversation import Conversation
-from pipeline.runtime import run_session
-from pipeline.server import ServerConfig, ServerHandle, serve
-from pipeline.session import build_actors, core_config, make_sink, make_source
+from pipeline.journal import load_envelopes
 from tests.actors.tracer.fake_maxim import FakeMaxim, LoopbackOnly, by_entity
+from tests.actors.tracer.live import run_traced_session
 
 MS = 1_000_000
 
@@ -154,24 +148,10 @@ async def test_a_live_session_uploads_each_turns_audio_to_maxim(tmp_path: Path, 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     fake = FakeMaxim("answer")
     journal = tmp_path / "session.rtpj"
-    try:
-        with trio.fail_after(90):
-            async with trio.open_nursery() as nursery:
-                handle: ServerHandle = await nursery.start(serve, ServerConfig(seed=7))
-                config = RunConfig(server=handle.realtime_url, input="script", script=("hello there",), fast=True, quiet=True,
-                                   journal=journal, output="none")  # fmt: skip
-                cores = core_config(config)
-                bus = Bus(clock=TrioClock(), journal=JournalWriter(journal, make_header(cores)))
-                environ = {"MAXIM_API_KEY": "test-key", "MAXIM_LOG_REPO_ID": "repo-audio", "MAXIM_BASE_URL": fake.base_url}
-                async with connect(resolve_endpoint(config.server, config.model, None)) as ws:
-                    specs = build_actors(config, cores, ws, source=make_source(config), sink=make_sink(config, None),
-                                         conversation=Conversation(), stream=None)  # fmt: skip
-                    specs = [tracer_actor(journal_path=journal, config=cores, environ=environ) if s.name == "tracer" else s
-                             for s in specs]  # fmt: skip
-                    outcome = await run_session(specs, bus=bus)
-                nursery.cancel_scope.cancel()
-    finally:
-        fake.close()
+    outcome, _ = await run_traced_session(
+        lambda url: RunConfig(server=url, input="script", script=("hello there",), fast=True, quiet=True, journal=journal, output="none"),
+        journal=journal, fake=fake, repo_id="repo-audio", fail_after_s=90,
+    )  # fmt: skip
     assert outcome.ok, outcome
     assert guard.violations == []
 

@@ -8,23 +8,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import trio
 
-from actors.tracer.actor import tracer_actor
 from events.protocol import ItemAdded, ResponseDone
 from events.runtime import SessionStarted
-from pipeline.bus import Bus
-from pipeline.clock import TrioClock
 from pipeline.config import RunConfig
-from pipeline.connection import connect, resolve_endpoint
-from pipeline.journal import JournalWriter, load_envelopes, make_header
-from pipeline.projections.conversation import Conversation
+from pipeline.journal import load_envelopes
 from pipeline.registry import replayable_actors
 from pipeline.replay import replay
-from pipeline.runtime import run_session
-from pipeline.server import ServerConfig, ServerHandle, serve
-from pipeline.session import build_actors, core_config, make_sink, make_source
 from tests.actors.tracer.fake_maxim import FakeMaxim, LoopbackOnly, by_entity
+from tests.actors.tracer.live import run_traced_session
 
 LINES = ("hello there", "what time is it")
 
@@ -35,32 +27,12 @@ async def test_a_live_session_is_traced_to_maxim_and_still_replays_clean(tmp_pat
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     fake = FakeMaxim("answer")
     journal = tmp_path / "session.rtpj"
-    try:
-        with trio.fail_after(60):
-            async with trio.open_nursery() as nursery:
-                handle: ServerHandle = await nursery.start(serve, ServerConfig(seed=7))
-                config = RunConfig(
-                    server=handle.realtime_url, input="script", script=LINES, fast=True, quiet=True, journal=journal, output="none"
-                )
-                # the flags --maxim-session-name/--maxim-session-tags land in the flat core config as these keys
-                cores = {**core_config(config), "maxim_session_name": "live test", "maxim_session_tags": "suite=tracer"}
-                endpoint = resolve_endpoint(config.server, config.model, None)
-                bus = Bus(clock=TrioClock(), journal=JournalWriter(journal, make_header(cores)))
-                environ = {"MAXIM_API_KEY": "test-key", "MAXIM_LOG_REPO_ID": "repo-live", "MAXIM_BASE_URL": fake.base_url}
-                async with connect(endpoint) as ws:
-                    specs = build_actors(
-                        config, cores, ws, source=make_source(config), sink=make_sink(config, None),
-                        conversation=Conversation(), stream=None,
-                    )
-                    # the session's own tracer, pointed at the fake Maxim instead of the process environment
-                    specs = [
-                        tracer_actor(journal_path=journal, config=cores, environ=environ) if s.name == "tracer" else s
-                        for s in specs
-                    ]
-                    outcome = await run_session(specs, bus=bus)
-                nursery.cancel_scope.cancel()
-    finally:
-        fake.close()
+    # the flags --maxim-session-name/--maxim-session-tags land in the flat core config as these keys
+    outcome, cores = await run_traced_session(
+        lambda url: RunConfig(server=url, input="script", script=LINES, fast=True, quiet=True, journal=journal, output="none"),
+        journal=journal, fake=fake, repo_id="repo-live", fail_after_s=60,
+        extra_cores={"maxim_session_name": "live test", "maxim_session_tags": "suite=tracer"},
+    )  # fmt: skip
     assert outcome.ok, outcome
     assert guard.violations == []
 
