@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from typing import TYPE_CHECKING
 
 from pipeline.cli import UsageError
@@ -67,8 +66,9 @@ def load(path: str, *, quiet: bool = False) -> Recording:
     except JournalError as exc:
         raise UsageError(str(exc)) from None
     if not quiet:
-        for line in recording.notices():
-            print(f"note: {line}", file=sys.stderr)
+        from pipeline.commands.notes import print_notes
+
+        print_notes(recording)
     return recording
 
 
@@ -106,3 +106,10 @@ def session_time(text: str, flag: str) -> int:
 
 def add_journal(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("journal", help="path to a .rtpj journal (also one still being written, torn or damaged)")
+
+
+def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, *, description: str) -> argparse.ArgumentParser:
+    """The subcommand's parser with its help line (``COMMANDS``) and the journal argument."""
+    parser = sub.add_parser(name, help=help_of(name), description=description)
+    add_journal(parser)
+    return parser

@@ -31,13 +31,12 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = debug_cmds.add_command(
+        sub,
         "export",
-        help=debug_cmds.help_of("export"),
         description="Write the conversation of a journal as a document for a ticket or an eval set: user and "
         "assistant turns with their times, tool calls with arguments and results, summaries, errors.",
     )
-    debug_cmds.add_journal(p)
     p.add_argument("--format", choices=FORMATS, default="markdown", help="document format (default markdown)")
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
     p.set_defaults(handler=handle)

@@ -36,15 +36,14 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = debug_cmds.add_command(
+        sub,
         "latency",
-        help=debug_cmds.help_of("latency"),
         description="Per user turn, the waterfall from the end of the user's speech (server speech_stopped) to "
         "committed, response.created, the first audio delta received, the first audio actually played, and "
         "response.done, with p50/p95 over the call; beside it the seeds' pattern (audio played only at "
         "response.done) and how much later that is heard.",
     )
-    debug_cmds.add_journal(p)
     p.add_argument("--png", metavar="FILE", help="also draw the waterfall and the token window over the call")
     p.add_argument("--json", action="store_true", help="the numbers as JSON")
     p.set_defaults(handler=handle)

@@ -47,14 +47,13 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = debug_cmds.add_command(
+        sub,
         "render",
-        help=debug_cmds.help_of("render"),
         description="Write a WAV of the call on its session timeline: left the user's audio as captured and sent, "
         "right the assistant's audio as actually played (cut where a barge-in cut it), silence where nobody "
         "spoke. Its length is the session's.",
     )
-    debug_cmds.add_journal(p)
     p.add_argument("-o", "--output", required=True, metavar="FILE.wav", help="where to write the WAV")
     p.add_argument("--mono", action="store_true", help="mix both sides down to one channel")
     p.add_argument("--overwrite", action="store_true", help="replace FILE.wav if it exists")

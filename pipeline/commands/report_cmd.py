@@ -29,15 +29,14 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = debug_cmds.add_command(
+        sub,
         "report",
-        help=debug_cmds.help_of("report"),
         description="Write one self-contained HTML file to attach to a bug report: the timeline of `show`, "
         "both sides of the call from `render` (embedded, with a player that seeks when an entry is clicked), the "
         "latency waterfall and token-window charts (inline SVG), the cost ledger and the configuration. No "
         "server, no CDN: it opens from disk.",
     )
-    debug_cmds.add_journal(p)
     p.add_argument("-o", "--output", required=True, metavar="FILE.html", help="where to write the page")
     p.add_argument("--no-audio", action="store_true", help="leave the audio out (a long call's page gets large)")
     p.add_argument("--overwrite", action="store_true", help="replace FILE.html if it exists")

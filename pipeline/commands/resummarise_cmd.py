@@ -148,16 +148,15 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = debug_cmds.add_command(
+        sub,
         "resummarise",
-        help=debug_cmds.help_of("resummarise"),
         description="Re-run the summariser on a recorded call with new settings: rebuild the conversation from "
         "the journal, run the summariser core at each recorded response.done, call the summary model for each "
         "summary it decides on (the embedded server's chat completions offline, OpenAI with OPENAI_API_KEY), and "
         "show the recorded summaries beside the new ones, where each fires, and the tokens each saves by the "
         "ledger's rules. The journal is not changed; --journal OUT writes the re-summarised call as a new one.",
     )
-    debug_cmds.add_journal(p)
     p.add_argument("--summary-style", choices=STYLES, help="style of the new summaries (default: as recorded)")
     p.add_argument("--summary-language", help="language of the new summaries (default: as recorded)")
     p.add_argument("--summary-model", help="chat model that writes them (default: as recorded)")

@@ -80,15 +80,14 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = debug_cmds.add_command(
+        sub,
         "show",
-        help=debug_cmds.help_of("show"),
         description="Print a journal as the conversation a person reads, in conversation order: user turns "
         "(transcript, or why there is none), assistant turns (cut where a barge-in cut them), tool calls with "
         "arguments, results and duration, summaries, errors, drops, connection changes, the token window after "
         "each response, and per user turn its latency from the end of speech to the answer being heard.",
     )
-    debug_cmds.add_journal(p)
     p.add_argument("--from", dest="start", metavar="TIME", help="from this session time (12.5, 1500ms, 1:02.5)")
     p.add_argument("--to", dest="end", metavar="TIME", help="up to this session time")
     p.add_argument("--turn", type=int, metavar="N", help="only user turn N and what answered it (0: before the first)")
