@@ -30,7 +30,15 @@ import attrs
 
 from events.base import EventError, registered_tags
 from events.envelope import Envelope
-from pipeline.journal import EndReason, JournalEnd, JournalHeader, JournalStream, RawRecord, iter_journal
+from pipeline.journal import (
+    CorruptSpan,
+    EndReason,
+    JournalEnd,
+    JournalHeader,
+    JournalStream,
+    RawRecord,
+    iter_journal,
+)
 from pipeline.registry import register_event_families
 
 NS_PER_MS = 1_000_000
@@ -48,19 +56,11 @@ class Fold(Protocol):
     def feed(self, record: RawRecord) -> None: ...
 
 
-@attrs.frozen(kw_only=True)
-class CorruptSpan:
-    """Bytes ``[start, end)`` the reader skipped between two readable records (``records_lost`` when told)."""
-
-    start: int
-    end: int
-    records_lost: int | None = None
-    detail: str = ""
-
-    def describe(self) -> str:
-        lost = "an unknown number of records" if self.records_lost is None else f"{self.records_lost} record(s)"
-        detail = f": {self.detail}" if self.detail else ""
-        return f"corrupt bytes {self.start}-{self.end} ({self.end - self.start} bytes, {lost} lost{detail})"
+def _describe_span(span: CorruptSpan) -> str:
+    """A skipped span as the notes say it."""
+    lost = "an unknown number of records" if span.records_lost is None else f"{span.records_lost} record(s)"
+    detail = f": {span.detail}" if span.detail else ""
+    return f"corrupt bytes {span.start}-{span.end} ({span.end - span.start} bytes, {lost} lost{detail})"
 
 
 @attrs.frozen(kw_only=True)
@@ -71,13 +71,6 @@ class PassOutcome:
     corrupt: tuple[CorruptSpan, ...]
     records: int
     last_t_ns: int
-
-
-def _spans(stream: JournalStream) -> tuple[CorruptSpan, ...]:
-    return tuple(
-        CorruptSpan(start=span.start, end=span.end, records_lost=span.records_lost, detail=span.detail)
-        for span in stream.corrupt_spans
-    )
 
 
 class Records:
@@ -124,7 +117,7 @@ class Recording:
         stream = self.stream()
         with stream:
             yield from stream.batches()
-        self._outcome = PassOutcome(end=stream.end, corrupt=_spans(stream), records=stream.records,
+        self._outcome = PassOutcome(end=stream.end, corrupt=stream.corrupt_spans, records=stream.records,
                                     last_t_ns=stream.last_t_ns or 0)  # fmt: skip
 
     def iter_records(self) -> Iterator[RawRecord]:
@@ -198,7 +191,7 @@ class Recording:
             lines.append(f"journal {self.end.describe()}: showing the {count} records before it")
         elif reason is EndReason.CORRUPT and not self.corrupt:  # else the last span below says it
             lines.append(f"journal {self.end.describe()}: showing the {count} records before it")
-        lines += [f"journal has {span.describe()}: what they held is missing below" for span in self.corrupt]
+        lines += [f"journal has {_describe_span(span)}: what they held is missing below" for span in self.corrupt]
         if self.header is None:
             lines.append("journal header unreadable: configuration unknown")
         return lines
