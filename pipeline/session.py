@@ -179,7 +179,7 @@ def check_outputs(config: RunConfig, journal: Path, audio: Path | None) -> None:
     """Every file the session will write can be written (folders created): journal, WAV, and the trace
     file beside the journal (same folder, so the journal's check covers it). When one cannot, the folders
     made for the others are removed again: a setup error leaves nothing behind."""
-    overwrite = bool(getattr(config, "overwrite", False))
+    overwrite = config.overwrite
     if audio is not None and os.path.abspath(audio) == os.path.abspath(journal):
         raise SessionSetupError(f"--output {audio}: is the journal's own path; choose another")
     created: list[Path] = []
@@ -426,7 +426,7 @@ async def _run_connected(
         "server_kind": endpoint.kind,
         "clock": "simulated" if simulated() else "real time",  # what the journal's timestamps count
     }
-    if getattr(config, "overwrite", False):
+    if config.overwrite:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(journal_path)  # the writer never replaces a journal by itself
     writer = JournalWriter(journal_path, make_header(header_config), fsync=fsync)
