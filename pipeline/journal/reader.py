@@ -103,18 +103,19 @@ def describe_outcome(end: JournalEnd, spans: tuple[CorruptSpan, ...]) -> str:
     return text
 
 
-@attrs.frozen(kw_only=True)
-class Journal:
-    """A journal as read: ``header`` (None when the header could not be read), ``records`` (every readable
-    record, in file order), ``end`` (how the data ends), ``corrupt_spans`` (what was skipped, with byte
-    offsets; bytes after the close marker are one too). Everything is in memory: for a long journal, read it
-    as a stream (``iter_journal``) instead."""
+class Outcome:
+    """What a read journal reports from its ``end`` and ``corrupt_spans`` (a ``Journal``, or a
+    ``JournalStream`` once exhausted)."""
 
-    path: Path
-    header: JournalHeader | None
-    records: list[RawRecord]
-    end: JournalEnd
-    corrupt_spans: tuple[CorruptSpan, ...] = ()
+    __slots__ = ()
+
+    if TYPE_CHECKING:  # provided by the subclass (a field or a property)
+
+        @property
+        def end(self) -> JournalEnd: ...
+
+        @property
+        def corrupt_spans(self) -> tuple[CorruptSpan, ...]: ...
 
     @property
     def ending(self) -> EndReason:
@@ -134,6 +135,20 @@ class Journal:
     def describe(self) -> str:
         """One line: the ending, and the corrupt spans if any."""
         return describe_outcome(self.end, self.corrupt_spans)
+
+
+@attrs.frozen(kw_only=True)
+class Journal(Outcome):
+    """A journal as read: ``header`` (None when the header could not be read), ``records`` (every readable
+    record, in file order), ``end`` (how the data ends), ``corrupt_spans`` (what was skipped, with byte
+    offsets; bytes after the close marker are one too). Everything is in memory: for a long journal, read it
+    as a stream (``iter_journal``) instead."""
+
+    path: Path
+    header: JournalHeader | None
+    records: list[RawRecord]
+    end: JournalEnd
+    corrupt_spans: tuple[CorruptSpan, ...] = ()
 
     def envelopes(self) -> list[Envelope]:
         """Build every record into its current event class (upcasting older versions)."""

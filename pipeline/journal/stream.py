@@ -28,15 +28,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from pipeline.journal.format import CorruptSpan, EndReason, JournalEnd, JournalError, JournalHeader
+from pipeline.journal.format import CorruptSpan, JournalEnd, JournalError, JournalHeader
 from pipeline.journal.reader import (
     Buffer,
     FrameScanner,
+    Outcome,
     RawRecord,
-    describe_outcome,
     open_file,
     parse_header,
-    records_skipped,
     scanner_after_header,
 )
 
@@ -46,7 +45,7 @@ _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 _SEQUENTIAL = getattr(mmap, "MADV_SEQUENTIAL", None)
 
 
-class JournalStream:
+class JournalStream(Outcome):
     """One pass over a journal. ``header`` is known at once; iterate for the records; once exhausted,
     ``end``, ``corrupt_spans``, ``records`` (how many were read), ``first_seq``, ``last_seq``, ``last_t_ns``,
     ``ending``, ``clean``, ``records_skipped`` and ``describe()``, as ``Journal`` reports them."""
@@ -94,21 +93,6 @@ class JournalStream:
         if self._end is None and self._scanner is not None:
             return tuple(self._scanner.spans)
         return self._spans
-
-    @property
-    def ending(self) -> EndReason:
-        return self.end.reason
-
-    @property
-    def clean(self) -> bool:
-        return self.end.clean and not self.corrupt_spans
-
-    @property
-    def records_skipped(self) -> int | None:
-        return records_skipped(self.corrupt_spans)
-
-    def describe(self) -> str:
-        return describe_outcome(self.end, self.corrupt_spans)
 
     def __iter__(self) -> Iterator[RawRecord]:
         for batch in self.batches():
