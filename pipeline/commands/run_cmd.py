@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,11 +70,17 @@ def _config_file(path: str | None) -> dict[str, Any]:
     known = {f.name for f in attrs.fields(RunConfig)} - {"api_key"}
     for key in data:
         if key not in known:
-            import difflib
-
-            hint = _KEY_HINTS.get(key) or next(iter(difflib.get_close_matches(key, sorted(known), n=1)), None)
-            raise UsageError(f"--config {path}: unknown key {key!r}" + (f" (did you mean {hint}?)" if hint else ""))
+            raise UsageError(f"--config {path}: {unknown_key(key, known)}")
     return data
+
+
+def unknown_key(key: str, known: Collection[str], hints: Mapping[str, str] = _KEY_HINTS) -> str:
+    """``unknown key 'x' (did you mean y?)``: the hint for ``key`` if there is one, else the closest known key
+    (also the scenario files' wording)."""
+    import difflib
+
+    hint = hints.get(key) or next(iter(difflib.get_close_matches(key, sorted(known), n=1)), None)
+    return f"unknown key {key!r}" + (f" (did you mean {hint}?)" if hint else "")
 
 
 def _flag_value(value: object) -> str:

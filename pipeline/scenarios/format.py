@@ -9,11 +9,10 @@ here with the same words. The README's "`rtpipe eval`: scenario tests" section i
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -172,8 +171,7 @@ def _scenario(table: dict[str, Any], path: Path, index: int) -> Scenario:
     known = set(USER_KEYS) | set(EXPECTATION_KEYS) | set(OTHER_KEYS) | set(SETTINGS)
     for key in table:
         if key not in known:
-            hint = _hint(key, known)
-            raise where.say(f"unknown key {key!r}" + (f" (did you mean {hint}?)" if hint else ""))
+            raise where.say(_unknown(key, known))
     settings = _settings(table, where)
     say, wav = _user_side(table, path, where)
     embedded = _embedded(table.get("embedded_server"), where)
@@ -192,14 +190,13 @@ def _scenario(table: dict[str, Any], path: Path, index: int) -> Scenario:
     return scenario
 
 
-def _hint(key: str, known: set[str]) -> str | None:
-    from pipeline.commands.run_cmd import _KEY_HINTS  # the same hints as `rtpipe run --config`
+def _unknown(key: str, known: Collection[str], *, hinted: bool = True) -> str:
+    """``unknown key 'x' (did you mean y?)`` as `rtpipe run --config` says it, with the scenario keys' hints."""
+    from pipeline.commands.run_cmd import _KEY_HINTS, unknown_key
 
     hints = {**_KEY_HINTS, **_NOT_SETTINGS, "server_faults": "embedded_server = { transcript_fault = ... }",
              "transcript_fault": "embedded_server = { transcript_fault = ... }", "expect": "the expectation keys themselves"}  # fmt: skip
-    if key in hints and key not in known:
-        return hints[key]
-    return next(iter(difflib.get_close_matches(key, sorted(known), n=1)), None)
+    return unknown_key(key, known, hints if hinted else {})
 
 
 def _settings(table: dict[str, Any], where: _Where) -> dict[str, Any]:
@@ -208,8 +205,7 @@ def _settings(table: dict[str, Any], where: _Where) -> dict[str, Any]:
         raise where.error("settings", nested, "a table of rtpipe run settings (settings = { summary_trigger = 400 })")
     for key in nested:
         if key not in SETTINGS:
-            hint = _hint(key, set(SETTINGS))
-            raise where.say(f"settings: unknown key {key!r}" + (f" (did you mean {hint}?)" if hint else ""))
+            raise where.say(f"settings: {_unknown(key, SETTINGS)}")
     top = {k: v for k, v in table.items() if k in SETTINGS}
     both = sorted(set(top) & set(nested))
     if both:
@@ -255,9 +251,7 @@ def _embedded(value: object, where: _Where) -> dict[str, Any]:
         raise where.error("embedded_server", value, "a table (embedded_server = { transcript_fault = \"never\" })")
     for key in value:
         if key not in EMBEDDED_SERVER_KEYS:
-            hint = next(iter(difflib.get_close_matches(key, EMBEDDED_SERVER_KEYS, n=1)), None)
-            raise where.say(f"embedded_server: unknown key {key!r}" + (f" (did you mean {hint}?)" if hint else "")
-                            + f"; known: {', '.join(EMBEDDED_SERVER_KEYS)}")  # fmt: skip
+            raise where.say(f"embedded_server: {_unknown(key, EMBEDDED_SERVER_KEYS, hinted=False)}; known: {', '.join(EMBEDDED_SERVER_KEYS)}")
     from pipeline.server.config import TRANSCRIPT_FAULTS, ServerConfig
 
     fault = value.get("transcript_fault")
