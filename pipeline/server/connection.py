@@ -41,7 +41,7 @@ import attrs
 import numpy as np
 
 from pipeline.server import session as session_rules
-from pipeline.server.audio_format import BYTES_PER_SECOND, decode_input, format_type, pcm_ms
+from pipeline.server.audio_format import BYTES_PER_SECOND, decode_input, format_type
 from pipeline.server.brain import CallTool, decide
 from pipeline.server.conversation import Conversation, StoredItem, stored_from_client
 from pipeline.server.effects import Close, Output, Recognize, Send, Stream, Synthesize
@@ -251,9 +251,6 @@ class RealtimeCore:
         if self._speech_item_id is None:
             self._drop_old_silence()
         return outputs
-
-    def _buffer_end_ms(self) -> int:
-        return self._buffer_start_ms + pcm_ms(bytes(self._buffer[: len(self._buffer) // 2 * 2])) if self._buffer else self._buffer_start_ms
 
     def _drop_old_silence(self) -> None:
         excess_ms = (len(self._buffer) * 1000 // BYTES_PER_SECOND) - SILENCE_KEEP_MS
