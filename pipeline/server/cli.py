@@ -127,11 +127,13 @@ async def _main(config: ServerConfig) -> int:
             print(f"rtpipe serve: speech recognition unavailable: {problem}", file=sys.stderr)
             nursery.cancel_scope.cancel()
             return 2
-        print(
-            f"rtpipe serve: listening on {handle.base_url} (realtime: {handle.realtime_url})",
-            flush=True,
-        )
+        # the handlers are in place before the line is printed: a client that signals as soon as it reads it
+        # gets a clean exit 0, not the default action
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+            print(
+                f"rtpipe serve: listening on {handle.base_url} (realtime: {handle.realtime_url})",
+                flush=True,
+            )
             async for _ in signals:
                 break
         nursery.cancel_scope.cancel()
