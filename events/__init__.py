@@ -1,6 +1,17 @@
 """The event vocabulary: one module per family, all registered on import of this package."""
 
-from events import audio, commands, levels, playback, protocol, runtime, summary, tools, transcripts
+from events import (
+    audio,
+    commands,
+    connection,
+    levels,
+    playback,
+    protocol,
+    runtime,
+    summary,
+    tools,
+    transcripts,
+)
 from events.base import Event, EventError, FrozenDict, event_class, freeze, register, registered_tags, thaw
 from events.codec import decode_event, encode_event, event_from_payload, payload_of, upcaster
 from events.envelope import Envelope
@@ -12,6 +23,7 @@ __all__ = [
     "FrozenDict",
     "audio",
     "commands",
+    "connection",
     "decode_event",
     "encode_event",
     "event_class",

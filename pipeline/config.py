@@ -41,6 +41,7 @@ FLAGS: dict[str, str | None] = {
     "tool_specs": "--tools",
     "builtin_tools": "--no-builtin-tools",
     "summary_enabled": "--no-summary",
+    "reconnect": "--no-reconnect",
     "output_modalities": None,
     "sample_rate": None,
     "api_key": None,  # the environment's OPENAI_API_KEY, never a flag or a file
@@ -242,6 +243,17 @@ class RunConfig:
     server: str = attrs.field(default="auto", validator=_server)  # auto | local | URL (ws(s):// or http(s):// base)
     model: str = attrs.field(default="gpt-realtime", validator=_text)
     api_key: str | None = attrs.field(default=None, repr=False, validator=_optional(_any_text))
+    # a call outlives its connection (issue 12): reconnect with bounded exponential backoff, re-seed from the
+    # conversation, renew the session before the server's maximum duration, or resume an earlier call
+    reconnect: bool = attrs.field(default=True, validator=_flag)  # --no-reconnect
+    reconnect_attempts: int = attrs.field(default=5, validator=_whole(1, 100))
+    reconnect_backoff_ms: int = attrs.field(default=250, validator=_whole(0, 60_000, _MS))  # first delay; doubles
+    reconnect_backoff_max_ms: int = attrs.field(default=8000, validator=_whole(0, 600_000, _MS))
+    reconnect_buffer_ms: int = attrs.field(default=5000, validator=_whole(0, 60_000, _MS))  # user audio held meanwhile
+    max_session_minutes: float = attrs.field(
+        default=55.0, converter=_to_float, validator=_number(0, 60, above=True, unit=" minutes")
+    )
+    resume: Path | None = attrs.field(default=None, validator=_journal)  # seed from an earlier call's journal
     # session
     voice: str = attrs.field(default="shimmer", validator=_text)
     instructions: str = attrs.field(default=DEFAULT_INSTRUCTIONS, validator=_any_text)
@@ -298,6 +310,7 @@ class RunConfig:
         data["script"] = list(self.script)
         data["tool_specs"] = list(self.tool_specs)
         data["journal"] = str(self.journal) if self.journal else None
+        data["resume"] = str(self.resume) if self.resume else None
         return data
 
     def session_object(self, tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -121,6 +121,8 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
             values[key] = tuple(values[key])
     if isinstance(values.get("journal"), str) and values["journal"].strip():
         values["journal"] = Path(values["journal"])
+    if isinstance(values.get("resume"), str) and values["resume"].strip():
+        values["resume"] = Path(values["resume"])
     api_key = env.get("OPENAI_API_KEY") or None
     try:
         config = RunConfig(**values, api_key=api_key)
@@ -133,6 +135,12 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
             raise UsageError(f"{where}: no such file (use a WAV file, 'mic' or 'script')")
         if not path.is_file():
             raise UsageError(f"{where}: not a file (use a WAV file, 'mic' or 'script')")
+    if config.resume is not None:
+        where = _where("resume", str(config.resume), from_flags, args.config)
+        if not config.resume.exists():
+            raise UsageError(f"{where}: no such file (give the journal of the call to continue)")
+        if not config.resume.is_file():
+            raise UsageError(f"{where}: not a file (give the journal of the call to continue)")
     return config
 
 
@@ -240,6 +248,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help=f"server VAD prefix padding, 0..10000 ms (default {d.vad_prefix_padding_ms})")
     s.add_argument("--vad-silence-duration-ms", type=int, metavar="MS",
                    help=f"silence that ends a user turn, 0..10000 ms (default {d.vad_silence_duration_ms})")
+    c = p.add_argument_group("connections (a call outlives its connection)")
+    c.add_argument("--no-reconnect", dest="reconnect", action="store_false", default=None,
+                   help="end the call when the connection drops (default: reconnect and re-seed the conversation)")
+    c.add_argument("--reconnect-attempts", type=int, metavar="N",
+                   help=f"reconnect attempts after one loss, 1..100 (default {d.reconnect_attempts})")
+    c.add_argument("--reconnect-backoff-ms", type=int, metavar="MS",
+                   help=f"delay before the first attempt; it doubles each attempt (default {d.reconnect_backoff_ms})")
+    c.add_argument("--reconnect-backoff-max-ms", type=int, metavar="MS",
+                   help=f"the longest delay between attempts (default {d.reconnect_backoff_max_ms})")
+    c.add_argument("--reconnect-buffer-ms", type=int, metavar="MS",
+                   help=f"user audio held while disconnected, sent after the re-seed (default {d.reconnect_buffer_ms})")
+    c.add_argument("--max-session-minutes", type=float, metavar="MIN",
+                   help="renew the session at the next quiet moment after this long, before the server's 60-minute "
+                   f"cap (default {d.max_session_minutes:g})")
+    c.add_argument("--resume", metavar="JOURNAL",
+                   help="continue an earlier call: seed a new session from its journal (default: a new call)")
     t = p.add_argument_group("transcripts")
     t.add_argument("--transcript-timeout-ms", type=int, metavar="MS",
                    help="wait for the transcription event before retrieving the item, 1..600000 ms "

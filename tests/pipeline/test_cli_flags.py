@@ -60,9 +60,15 @@ BAD_FLAGS: dict[str, list[str]] = {
     "--maxim-session-tags": ["novalue", "=v", "a=1,b"],
     "--maxim-session-id": [""],
     "--trace-flush-timeout-s": ["0", "-1", "nan", "inf", "abc"],
+    "--reconnect-attempts": ["0", "-1", "101", "abc", "1.5"],
+    "--reconnect-backoff-ms": ["-1", "60001", "abc"],
+    "--reconnect-backoff-max-ms": ["-1", "600001", "abc"],
+    "--reconnect-buffer-ms": ["-1", "60001", "abc"],
+    "--max-session-minutes": ["0", "-1", "61", "nan", "inf", "abc"],
+    "--resume": ["", "missing.rtpj", "."],
 }
 # flags that take no value, or whose every value is valid
-NO_BAD_VALUE = {"--help", "--fast", "--quiet", "--overwrite", "--no-builtin-tools", "--no-summary", "--instructions"}
+NO_BAD_VALUE = {"--help", "--fast", "--quiet", "--overwrite", "--no-builtin-tools", "--no-summary", "--no-reconnect", "--instructions"}
 
 # config key -> bad TOML values; every RunConfig field but api_key is here
 BAD_KEYS: dict[str, list[str]] = {
@@ -105,6 +111,13 @@ BAD_KEYS: dict[str, list[str]] = {
     "journal_fsync": ['"sometimes"', '"interval:0"', "1"],
     "overwrite": ['"yes"', "1"],
     "quiet": ['"true"', "0"],
+    "reconnect": ['"yes"', "1"],
+    "reconnect_attempts": ["0", "101", '"5"', "5.5"],
+    "reconnect_backoff_ms": ["-1", '"250"'],
+    "reconnect_backoff_max_ms": ["-1", '"8000"'],
+    "reconnect_buffer_ms": ["-1", "60001", '"5000"'],
+    "max_session_minutes": ["0", "61", "nan", '"55"'],
+    "resume": ['""', "1", '"missing.rtpj"'],
 }
 
 
