@@ -9,7 +9,7 @@ The lifecycle, as the journal records it::
       -> connection.reconnect_requested  attempt 2 ...
       -> connection.reconnected          attempt N                   (edge: a new socket is open)
       -> rt.session.created / session.update / rt.session.updated    (the session configuration, again)
-      -> conversation.item.create x N    (the re-seed, from the conversation projection)
+      -> connection.reseed_planned + conversation.item.create x N  (the re-seed, from the conversation projection)
       -> connection.reseeded             (conductor: what was seeded, and whether the server took all of it)
       -> connection.held_audio_sent      (uploader: the user audio captured meanwhile, now sent)
 
@@ -89,6 +89,22 @@ class ReconnectFailed(Event):
     attempt: int = attrs.field(validator=non_negative)
     error: str = attrs.field(validator=non_empty)
     fatal: bool = False  # the server refused us for good (authentication, configuration): no more attempts
+
+
+@register
+@attrs.frozen(kw_only=True)
+class ReseedPlanned(Event):
+    """The conductor is about to create ``items`` (ids, in conversation order) on the new connection, with
+    the same ids they had before: the ``conversation.item.added`` events that follow for them are the old
+    conversation coming back, not new turns (no transcript is awaited for a seeded user item, no summary
+    number is reused). Emitted together with the ``conversation.item.create`` commands."""
+
+    TAG: ClassVar[str] = "connection.reseed_planned"
+    items: tuple[str, ...] = attrs.field(converter=_ids)
+    summary_id: str | None = None
+    audio_items: tuple[str, ...] = attrs.field(default=(), converter=_ids)
+    resumed_from: str | None = None
+    recycle: bool = False
 
 
 @register
