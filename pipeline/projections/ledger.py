@@ -11,10 +11,14 @@ What it folds:
 * ``AssistantAudioDelta`` (only the length of its PCM, never the bytes) and ``ItemTruncated``: how much of a
   response's speech was received and how much of it stayed in the conversation after a barge-in.
 
-Prices are USD per 1M tokens (``per_minute`` for duration-billed transcription), looked up by model name
-(exact, else the longest known prefix: ``gpt-realtime-2025-08-28`` uses ``gpt-realtime``). The defaults are
-list prices at the time of writing and are meant to be edited: pass a mapping, or ``load_prices(path)`` of a
-TOML file with one table per model, each overriding only the keys it names.
+Prices are USD per 1M tokens (``per_minute`` for duration-billed transcription), looked up by model name:
+exact, else without a dated snapshot suffix (``gpt-realtime-2025-08-28`` uses ``gpt-realtime``, never
+``gpt-realtime-2``), else the longest known prefix followed by a non-version suffix (``gpt-realtime-2.1-x``
+uses ``gpt-realtime-2.1``; ``gpt-realtime-2.5`` has no price rather than gpt-realtime's). The defaults
+(``prices.py``, each with the page it was read from and when) are meant to be edited: pass a mapping, or
+``load_prices(path)`` of a TOML file with one table per model, each overriding only the keys it names. A bill
+the model's table cannot price (tokens where only a per-minute price is known, or the reverse) is ``n/a``,
+never $0.
 
 Tokens saved by summarisation. Every response re-bills the whole conversation as input. When a summary is
 applied, let ``before`` be what the next response would re-bill at least without it: the ``input_tokens`` of
@@ -52,6 +56,7 @@ summary costs more in cache misses than it saves; it pays off as the conversatio
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from os import PathLike
@@ -71,25 +76,25 @@ from events.protocol import (
 )
 from events.summary import SummaryApplied, SummaryGenerated, SummaryRequested
 from pipeline.journal import RawRecord
+from pipeline.models import DEFAULT_REALTIME_MODEL, DEFAULT_SUMMARY_MODEL, DEFAULT_TRANSCRIPTION_MODEL
+from pipeline.projections.prices import DEFAULT_PRICES, PRICE_KEYS, PRICE_SOURCES
 
-PRICE_KEYS = frozenset(
-    {"text_input", "text_cached_input", "text_output", "audio_input", "audio_cached_input", "audio_output", "per_minute"}
-)
-# USD per 1M tokens (per_minute: USD per minute of audio). List prices at the time of writing: editable, and
-# overridable per run (a mapping or a TOML file, see load_prices).
-DEFAULT_PRICES: Mapping[str, Mapping[str, float]] = {
-    "gpt-realtime": {
-        "text_input": 4.00, "text_cached_input": 0.40, "text_output": 16.00,
-        "audio_input": 32.00, "audio_cached_input": 0.40, "audio_output": 64.00,
-    },
-    "gpt-realtime-mini": {
-        "text_input": 0.60, "text_cached_input": 0.06, "text_output": 2.40,
-        "audio_input": 10.00, "audio_cached_input": 0.30, "audio_output": 20.00,
-    },
-    "gpt-4o-transcribe": {"text_input": 2.50, "audio_input": 6.00, "text_output": 10.00, "per_minute": 0.006},
-    "gpt-4o-mini-transcribe": {"text_input": 1.25, "audio_input": 3.00, "text_output": 5.00, "per_minute": 0.003},
-    "gpt-4o-mini": {"text_input": 0.15, "text_cached_input": 0.075, "text_output": 0.60},
-}  # fmt: skip
+__all__ = [
+    "DEFAULT_PRICES",
+    "LEDGER_EVENTS",
+    "LEDGER_TAGS",
+    "PRICE_KEYS",
+    "PRICE_SOURCES",
+    "Ledger",
+    "LedgerFold",
+    "Line",
+    "ResponseCost",
+    "Tokens",
+    "load_prices",
+    "merge_prices",
+    "price_table",
+]
+
 LEDGER_EVENTS: frozenset[type[Event]] = frozenset(
     {ResponseDone, InputTranscriptCompleted, SummaryRequested, SummaryGenerated, SummaryApplied, SessionCreated, SessionUpdated,
      AssistantAudioDelta, ItemTruncated}
@@ -126,10 +131,20 @@ def load_prices(path: str | PathLike[str]) -> dict[str, dict[str, float]]:
     return merge_prices(DEFAULT_PRICES, tables)
 
 
+_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+_TOKEN_KEYS = PRICE_KEYS - {"per_minute"}
+
+
 def price_table(prices: Prices, model: str) -> Mapping[str, float] | None:
-    if model in prices:
-        return prices[model]
-    known = [name for name in prices if model.startswith(name)]
+    """The prices of ``model``: exact, else its undated name, else the longest known name it extends with a
+    suffix that is not a version (``-mini``, ``-preview``; not ``-2`` or ``.5``); None when unknown."""
+    for name in (model, _SNAPSHOT.sub("", model)):
+        if name in prices:
+            return prices[name]
+    known = [
+        name for name in prices
+        if model.startswith(name + "-") and not model[len(name) + 1 : len(name) + 2].isdigit()
+    ]  # fmt: skip
     return prices[max(known, key=len)] if known else None
 
 
@@ -249,9 +264,9 @@ class Ledger:
         self,
         prices: Prices | None = None,
         *,
-        model: str = "gpt-realtime",
-        transcription_model: str = "gpt-4o-transcribe",
-        summary_model: str = "gpt-4o-mini",
+        model: str = DEFAULT_REALTIME_MODEL,
+        transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL,
+        summary_model: str = DEFAULT_SUMMARY_MODEL,
     ) -> None:
         self.prices = merge_prices(DEFAULT_PRICES, prices)
         self.model = model
@@ -276,9 +291,9 @@ class Ledger:
     def from_config(cls, config: Mapping[str, Any], prices: Prices | None = None) -> Ledger:
         return cls(
             prices,
-            model=str(config.get("model", "gpt-realtime")),
-            transcription_model=str(config.get("transcription_model", "gpt-4o-transcribe")),
-            summary_model=str(config.get("summary_model", "gpt-4o-mini")),
+            model=str(config.get("model", DEFAULT_REALTIME_MODEL)),
+            transcription_model=str(config.get("transcription_model", DEFAULT_TRANSCRIPTION_MODEL)),
+            summary_model=str(config.get("summary_model", DEFAULT_SUMMARY_MODEL)),
         )
 
     @classmethod
@@ -389,7 +404,7 @@ class Ledger:
         table = price_table(self.prices, self.transcription_model)
         if usage.get("type") == "duration":
             seconds = float(usage.get("seconds") or 0.0)
-            cost = None if table is None else seconds / 60 * table.get("per_minute", 0.0)
+            cost = None if table is None or "per_minute" not in table else seconds / 60 * table["per_minute"]
             self.transcription = self.transcription.add(Tokens(), cost, seconds)
             return
         details = usage.get("input_token_details")
@@ -398,6 +413,8 @@ class Ledger:
         else:
             tokens = Tokens(input_audio=_int(usage, "input_tokens"))
         tokens = attrs.evolve(tokens, output_text=_int(usage, "output_tokens"))
+        if table is not None and tokens.total and not _TOKEN_KEYS & table.keys():
+            table = None  # billed by the minute only (gpt-transcribe): these tokens have no price, not $0
         self.transcription = self.transcription.add(tokens, tokens.cost(table))
 
     # -- views ----------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
@@ -17,7 +17,27 @@ from events.protocol import (
     SessionUpdated,
 )
 from events.summary import SummaryApplied, SummaryGenerated, SummaryRequested
-from pipeline.projections.ledger import DEFAULT_PRICES, Ledger, ResponseCost, Tokens, load_prices, price_table
+from pipeline.models import DEFAULT_REALTIME_MODEL, DEFAULT_SUMMARY_MODEL, DEFAULT_TRANSCRIPTION_MODEL
+from pipeline.projections.ledger import (
+    DEFAULT_PRICES,
+    PRICE_KEYS,
+    PRICE_SOURCES,
+    Ledger,
+    ResponseCost,
+    Tokens,
+    load_prices,
+    price_table,
+)
+
+
+# the seed's models: these tests' arithmetic uses their prices (the defaults are tested on their own below)
+class Models(TypedDict):
+    model: str
+    transcription_model: str
+    summary_model: str
+
+
+SEED = Models(model="gpt-realtime", transcription_model="gpt-4o-transcribe", summary_model="gpt-4o-mini")
 
 DOC_USAGE = {  # realtime-protocol.md §6.3
     "total_tokens": 320, "input_tokens": 132, "output_tokens": 188,
@@ -73,7 +93,8 @@ def test_fold_of_responses_transcriptions_and_summaries() -> None:
             InputTranscriptCompleted(item_id="u2", transcript="hey", usage={"type": "duration", "seconds": 30.0}),
             SummaryRequested(summary_id="sum_001", messages=(), model="gpt-4o-mini", item_ids_to_replace=("u1",)),
             SummaryGenerated(summary_id="sum_001", text="Résumé.", usage={"prompt_tokens": 1000, "completion_tokens": 100}),
-        )
+        ),
+        **SEED,
     )  # fmt: skip
     assert ledger.responses == [
         ResponseCost(response_id="resp_1", status="completed", tokens=Tokens(input_text=1000, output_text=200),
@@ -212,7 +233,7 @@ def test_saved_dollars_are_cached_prices_less_the_cache_miss_with_the_summary_te
 def test_prices_override_and_model_names() -> None:
     assert price_table(DEFAULT_PRICES, "gpt-realtime-2025-08-28") == DEFAULT_PRICES["gpt-realtime"]
     assert price_table(DEFAULT_PRICES, "gpt-realtime-mini-2025-10-06") == DEFAULT_PRICES["gpt-realtime-mini"]
-    cheap = Ledger.fold(envs(done(1, 1000, 0)), prices={"gpt-realtime": {"text_input": 1.0}})
+    cheap = Ledger.fold(envs(done(1, 1000, 0)), prices={"gpt-realtime": {"text_input": 1.0}}, **SEED)
     assert cheap.responses[0].cost_usd == pytest.approx(0.001)
     assert cheap.prices["gpt-realtime"]["audio_output"] == 64.0  # only the named key changed
     unknown = Ledger.fold(envs(done(1, 1000, 0)), model="my-model")
@@ -252,7 +273,8 @@ def test_render_is_a_small_table() -> None:
             SummaryGenerated(summary_id="sum_001", text="R.", usage={"prompt_tokens": 1000, "completion_tokens": 100}),
             applied("sum_001"),
             done(2, 300, 100),
-        )
+        ),
+        **SEED,
     )
     assert ledger.render() == "\n".join(
         [
@@ -266,3 +288,67 @@ def test_render_is_a_small_table() -> None:
             "saved by summarisation: 700 input tokens (-$0.0004 net of cache misses) from 1 summary costing $0.0002",
         ]
     )
+
+
+def test_the_defaults_are_priced_and_every_price_names_its_source() -> None:
+    for model in (DEFAULT_REALTIME_MODEL, DEFAULT_TRANSCRIPTION_MODEL, DEFAULT_SUMMARY_MODEL):
+        assert model in DEFAULT_PRICES, model  # by name, not through a prefix of an older model
+    assert set(PRICE_SOURCES) == set(DEFAULT_PRICES)
+    for model, table in DEFAULT_PRICES.items():
+        assert table and set(table) <= PRICE_KEYS, model
+        source = PRICE_SOURCES[model]
+        assert (source.url and source.read_on) or "no source" in str(source), model
+    # the realtime default prices all six token kinds; the others what their model bills
+    assert set(DEFAULT_PRICES[DEFAULT_REALTIME_MODEL]) == PRICE_KEYS - {"per_minute"}
+    assert "per_minute" in DEFAULT_PRICES[DEFAULT_TRANSCRIPTION_MODEL]
+    assert {"text_input", "text_cached_input", "text_output"} <= set(DEFAULT_PRICES[DEFAULT_SUMMARY_MODEL])
+
+
+def test_a_session_on_the_defaults_is_priced_at_their_prices() -> None:
+    ledger = Ledger.fold(
+        envs(
+            ResponseDone(response_id="resp_1", status="completed", usage=DOC_USAGE),
+            InputTranscriptCompleted(item_id="u1", transcript="hi", usage={"type": "duration", "seconds": 40.0}),
+            SummaryRequested(summary_id="sum_001", messages=(), model=DEFAULT_SUMMARY_MODEL, item_ids_to_replace=("u1",)),
+            SummaryGenerated(summary_id="sum_001", text="R.", usage={
+                "prompt_tokens": 1000, "completion_tokens": 100, "prompt_tokens_details": {"cached_tokens": 200}}),
+        )
+    )  # fmt: skip
+    assert (ledger.model, ledger.transcription_model, ledger.summary_model) == (
+        "gpt-realtime-2.1", "gpt-transcribe", "gpt-5.4-mini"
+    )  # fmt: skip
+    # gpt-realtime-2.1: text output at $24 (gpt-realtime's was $16): 59*4 + 9*32 + 64*0.40 + 41*24 + 147*64
+    assert ledger.responses[0].cost_usd == pytest.approx((236 + 288 + 25.6 + 984 + 9408) / 1e6)
+    assert ledger.transcription.cost_usd == pytest.approx(40 / 60 * 0.0045)
+    assert ledger.summaries.cost_usd == pytest.approx((800 * 0.75 + 200 * 0.075 + 100 * 4.50) / 1e6)
+
+
+def test_a_bill_the_table_cannot_price_is_unknown_not_free() -> None:
+    tokens = {"type": "tokens", "input_tokens": 60, "output_tokens": 10, "total_tokens": 70}
+    by_tokens = Ledger.fold(envs(InputTranscriptCompleted(item_id="u1", transcript="hi", usage=tokens)))
+    assert by_tokens.transcription_model == "gpt-transcribe"  # priced by the minute only
+    assert by_tokens.transcription.cost_usd is None and by_tokens.total_usd is None
+    minutes = {"type": "duration", "seconds": 30.0}
+    no_minute_price = Ledger.fold(envs(InputTranscriptCompleted(item_id="u1", transcript="hi", usage=minutes)),
+                                  prices={"tokens-only": {"audio_input": 1.0}}, transcription_model="tokens-only")  # fmt: skip
+    assert no_minute_price.transcription.cost_usd is None
+
+
+def test_snapshots_and_versions_find_their_own_prices() -> None:
+    assert price_table(DEFAULT_PRICES, "gpt-realtime-2.1-2026-06-01") == DEFAULT_PRICES["gpt-realtime-2.1"]
+    assert price_table(DEFAULT_PRICES, "gpt-realtime-2.1-mini-2026-06-01") == DEFAULT_PRICES["gpt-realtime-2.1-mini"]
+    assert price_table(DEFAULT_PRICES, "gpt-realtime-2025-08-28") == DEFAULT_PRICES["gpt-realtime"]  # not -2's
+    assert price_table(DEFAULT_PRICES, "gpt-5.4-mini-2026-03-17") == DEFAULT_PRICES["gpt-5.4-mini"]
+    assert price_table(DEFAULT_PRICES, "gpt-realtime-2.1-preview") == DEFAULT_PRICES["gpt-realtime-2.1"]
+    assert price_table(DEFAULT_PRICES, "gpt-realtime-2.5") is None  # a version we do not know: no guess
+    assert price_table(DEFAULT_PRICES, "gpt-realtime-3") is None
+
+
+def test_a_prices_file_overrides_a_default_model(tmp_path: Path) -> None:
+    path = tmp_path / "prices.toml"
+    path.write_text('["gpt-realtime-2.1"]\ntext_output = 20\n\n["gpt-transcribe"]\nper_minute = 0.01\n')
+    prices = load_prices(path)
+    assert prices["gpt-realtime-2.1"]["text_output"] == 20.0 and prices["gpt-realtime-2.1"]["audio_output"] == 64.0
+    ledger = Ledger.fold(envs(InputTranscriptCompleted(item_id="u1", transcript="hi", usage={"type": "duration", "seconds": 60.0})),
+                         prices=prices)  # fmt: skip
+    assert ledger.transcription.cost_usd == pytest.approx(0.01)
