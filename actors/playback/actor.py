@@ -1,13 +1,17 @@
 """Playback actor: the edge where the assistant's voice leaves the pipeline.
 
-Consumes ``AssistantAudioDelta``, ``AssistantAudioDone``, ``ResponseDone``, ``SpeechStarted``,
-``ItemTruncated``, and its own ``PlaybackProgress`` / ``PlaybackFinished`` (so that the core knows what was
-played from the journal alone); ``SessionEnding`` only in the shell (the core ignores it).
+Consumes ``AssistantAudioDelta``, ``AssistantAudioDone``, ``ResponseCreated``, ``ResponseDone``,
+``SpeechStarted``, ``ConnectionLost``, ``ItemTruncated``, and its own ``PlaybackProgress`` /
+``PlaybackFinished`` (so that the core knows what was played from the journal alone); ``SessionEnding`` only
+in the shell (the core ignores it).
 
 Emits, as edge events: ``PlaybackProgress(item_id, played_ms, received_ms)`` after every block written to the
-sink, and ``PlaybackFinished(item_id, played_ms, interrupted)`` once per item (all its audio received and
-played, or stopped by a barge-in). From its core (see core.py): ``PlaybackInterrupted`` and the
-``conversation.item.truncate`` ``ClientCommand``.
+sink, and ``PlaybackFinished(item_id, played_ms, interrupted)`` once per item that had audio (all its audio
+received and played; or stopped by a barge-in or a lost connection, with what was played of it; or, for an
+item of a response stopped before the item's audio began to arrive, ``played_ms=0`` on its first delta).
+Everything is per item: a response with a preamble message and an answer message plays both, one after the
+other, with their own progress and finish. From its core (see core.py): ``PlaybackInterrupted`` and the
+``conversation.item.truncate`` ``ClientCommand`` for the item actually heard.
 
 Audio streams to the sink as it arrives (never waiting for ``response.done``). One playout task writes it:
 ``realtime=True`` paces 40 ms blocks at 1x in trio time, like a speaker; ``realtime=False`` writes each delta
@@ -16,8 +20,9 @@ and writes it and publishes its progress in one step with no checkpoint between:
 barge-in, the ``played_ms`` it truncates at is exactly the last progress published for that item, and not a
 block more reaches the sink after the decision.
 
-Buffer and drop policy: only unplayed audio is kept (a queue of deltas, by item); nothing is dropped except
-on barge-in, when the interrupted item's queued audio is discarded at once and its late deltas are ignored.
+Buffer and drop policy: only unplayed audio is kept (a queue of deltas, by item, in arrival order); nothing is
+dropped except on barge-in or a lost connection, when the interrupted items' queued audio is discarded at once
+and the late deltas of a barged-in response are ignored (the core says which: ``PlaybackCore.ignores``).
 Deltas are not droppable, so a slow sink slows the router rather than losing audio. The reader never
 publishes to its own inbox (which only it drains); progress and finish reports go out from the playout task.
 
@@ -38,11 +43,13 @@ import trio
 from actors.playback.core import RATE, PlaybackCore, pcm_ms
 from actors.playback.sinks import Sink
 from events.base import Event
+from events.connection import ConnectionLost
 from events.playback import PlaybackFinished, PlaybackInterrupted, PlaybackProgress
 from events.protocol import (
     AssistantAudioDelta,
     AssistantAudioDone,
     ItemTruncated,
+    ResponseCreated,
     ResponseDone,
     SpeechStarted,
 )
@@ -56,8 +63,10 @@ CONSUMES = frozenset(
     {
         AssistantAudioDelta,
         AssistantAudioDone,
+        ResponseCreated,
         ResponseDone,
         SpeechStarted,
+        ConnectionLost,
         ItemTruncated,
         PlaybackProgress,
         PlaybackFinished,
@@ -106,7 +115,7 @@ class _Playback:
         self.core = PlaybackCore(ctx.name)
         self.queue: collections.deque[tuple[str, bytes]] = collections.deque()  # unplayed audio, in order
         self.tracks: dict[str, _Track] = {}
-        self.stopped: dict[str, str] = {}  # interrupted item -> response, while its late deltas may arrive
+        self.silenced: dict[str, str] = {}  # item reported interrupted -> its response, while its deltas may arrive
         self.reports: collections.deque[Event] = collections.deque()  # PlaybackFinished waiting to go out
         self.handled = 0  # envelopes the reader has fully handled (compared with the inbox's ``delivered``)
         self.input_ended = False
@@ -143,14 +152,20 @@ class _Playback:
     def note(self, event: Event) -> None:
         """Shell bookkeeping of what arrived: queue audio, learn when an item's audio is complete."""
         if isinstance(event, AssistantAudioDelta):
-            if event.item_id in self.stopped or not event.pcm:
+            if self.core.ignores(event.response_id):
+                # the user barged in on this response: none of it plays; an item it had not started is
+                # reported finished (never heard) once, so that nobody waits for it to be played
+                if event.item_id not in self.silenced and event.item_id not in self.tracks:
+                    self.silenced[event.item_id] = event.response_id
+                    self.reports.append(PlaybackFinished(item_id=event.item_id, played_ms=0, interrupted=True))
                 return
             track = self.tracks.get(event.item_id)
             if track is None:
                 track = self.tracks[event.item_id] = _Track(response_id=event.response_id)
-            track.received += len(event.pcm)
-            track.queued += len(event.pcm)
-            self.queue.append((event.item_id, event.pcm))
+            if event.pcm:
+                track.received += len(event.pcm)
+                track.queued += len(event.pcm)
+                self.queue.append((event.item_id, event.pcm))
         elif isinstance(event, AssistantAudioDone):
             if event.item_id in self.tracks:
                 self.tracks[event.item_id].done = True
@@ -160,20 +175,24 @@ class _Playback:
                 if track.response_id == event.response_id:
                     track.done = True
                     self.finish_if_played(item_id)
-            self.stopped = {i: r for i, r in self.stopped.items() if r != event.response_id}
+            self.silenced = {i: r for i, r in self.silenced.items() if r != event.response_id}
+        elif isinstance(event, ConnectionLost):
+            gone = set(event.interrupted)  # no delta of theirs can come any more (the core stops their items)
+            self.silenced = {i: r for i, r in self.silenced.items() if r not in gone}
         elif isinstance(event, SessionEnding):
             self.queue.clear()  # the session is ending: nothing more is played
             for track in self.tracks.values():
                 track.queued = 0
 
     def stop(self, item_id: str) -> None:
-        """Barge-in: drop the item's queued audio now; report it finished (interrupted)."""
+        """Barge-in or lost connection: drop the item's queued audio now; report it finished (interrupted),
+        with what was played of it."""
         track = self.tracks.pop(item_id, None)
         if track is None:
             return
         self.queue = collections.deque(seg for seg in self.queue if seg[0] != item_id)
-        if not track.done:
-            self.stopped[item_id] = track.response_id
+        if self.core.ignores(track.response_id):
+            self.silenced[item_id] = track.response_id  # its late deltas are not a new item
         self.reports.append(track.finished(item_id, interrupted=True))
 
     def finish_if_played(self, item_id: str) -> None:

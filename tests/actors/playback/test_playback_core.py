@@ -3,12 +3,14 @@ from __future__ import annotations
 from actors.playback.core import PlaybackCore, PlaybackState
 from events import commands
 from events.base import Event
+from events.connection import ConnectionLost
 from events.envelope import Envelope
 from events.playback import PlaybackFinished, PlaybackInterrupted, PlaybackProgress
 from events.protocol import (
     AssistantAudioDelta,
     AssistantAudioDone,
     ItemTruncated,
+    ResponseCreated,
     ResponseDone,
     SpeechStarted,
 )
@@ -86,6 +88,9 @@ def test_no_barge_in_when_nothing_is_playing() -> None:
     core.handle(played(100, 100))  # everything received has been played and no more is coming
     assert core.handle(speech()) == []
     core.handle(env(PlaybackFinished(item_id="item_a", played_ms=100)))
+    # resp_1 was still open: the server cancels it, so the rest of it is not played
+    assert state_of(core) is PlaybackState.INTERRUPTED
+    core.handle(response_done())
     assert state_of(core) is PlaybackState.IDLE
     assert core.handle(speech()) == []
 
@@ -133,8 +138,9 @@ def test_every_playing_item_stops_but_only_heard_ones_are_truncated() -> None:
         commands.item_truncate("playback_0001", "item_a", audio_end_ms=120),
         PlaybackInterrupted(item_id="item_b", played_ms=0),
     ]
-    # item_a's audio was complete: a stray delta for it would be a new item; item_b's are still ignored
+    # the response was cancelled by the server: whatever of it is still in flight is ignored
     assert core.handle(delta(100, item="item_b")) == []
+    assert core.handle(delta(100, item="item_a")) == []
     core.handle(response_done())
     assert state_of(core) is PlaybackState.IDLE
 
@@ -144,3 +150,130 @@ def test_from_config_ignores_unrelated_keys() -> None:
     core.handle(delta(100))
     core.handle(played(40, 100))
     assert core.handle(speech())[1] == commands.item_truncate("playback_0001", "item_a", audio_end_ms=40)
+
+
+# -- several message items in one response (a spoken preamble, then the answer) ------------------------------
+
+
+def created(response: str = "resp_1") -> Envelope:
+    return env(ResponseCreated(response_id=response))
+
+
+def audio_done(item: str, response: str = "resp_1") -> Envelope:
+    return env(AssistantAudioDone(response_id=response, item_id=item))
+
+
+def finished(item: str, ms: int, interrupted: bool = False) -> Envelope:
+    return env(PlaybackFinished(item_id=item, played_ms=ms, interrupted=interrupted))
+
+
+def two_messages(core: PlaybackCore) -> None:
+    """resp_1 carries a 900 ms preamble (item_pre) and a 2000 ms answer (item_ans), all received."""
+    core.handle(created())
+    for _ in range(9):
+        core.handle(delta(100, item="item_pre"))
+    core.handle(audio_done("item_pre"))
+    for _ in range(20):
+        core.handle(delta(100, item="item_ans"))
+    core.handle(audio_done("item_ans"))
+
+
+def test_barge_in_during_the_preamble_truncates_the_preamble_and_not_the_unheard_answer() -> None:
+    core = PlaybackCore()
+    two_messages(core)
+    core.handle(played(400, 900, item="item_pre"))
+    assert core.heard_item == "item_pre"
+    assert core.handle(speech()) == [
+        PlaybackInterrupted(item_id="item_pre", played_ms=400),
+        commands.item_truncate("playback_0001", "item_pre", audio_end_ms=400),
+        PlaybackInterrupted(item_id="item_ans", played_ms=0),  # never heard: stopped, not truncated
+    ]
+    assert core.heard_item is None
+    assert state_of(core) is PlaybackState.INTERRUPTED
+    assert core.handle(delta(100, item="item_ans")) == []  # in flight: ignored
+    core.handle(env(ResponseDone(response_id="resp_1", status="cancelled")))
+    assert state_of(core) is PlaybackState.IDLE
+
+
+def test_barge_in_during_the_answer_truncates_the_answer_at_its_own_played_ms() -> None:
+    core = PlaybackCore()
+    two_messages(core)
+    core.handle(played(900, 900, item="item_pre"))
+    assert core.heard_item == "item_ans"  # the preamble is all played; its finish report is on the way
+    core.handle(finished("item_pre", 900))
+    core.handle(played(40, 2000, item="item_ans"))
+    core.handle(played(760, 2000, item="item_ans"))
+    # 760 ms of the answer, not 1660 ms of the response
+    assert core.handle(speech()) == [
+        PlaybackInterrupted(item_id="item_ans", played_ms=760),
+        commands.item_truncate("playback_0001", "item_ans", audio_end_ms=760),
+    ]
+
+
+def test_barge_in_between_the_items_silences_the_item_not_started_yet() -> None:
+    core = PlaybackCore()
+    core.handle(created())
+    core.handle(delta(300, item="item_pre"))
+    core.handle(audio_done("item_pre"))
+    core.handle(played(300, 300, item="item_pre"))
+    core.handle(finished("item_pre", 300))
+    assert core.heard_item is None
+    # the user speaks while the response is still generating its answer: the server cancels it
+    assert core.handle(speech()) == []
+    assert core.ignores("resp_1")
+    assert core.handle(delta(100, item="item_ans")) == []
+    assert core.heard_item is None and state_of(core) is PlaybackState.INTERRUPTED
+    core.handle(env(ResponseDone(response_id="resp_1", status="cancelled")))
+    assert not core.ignores("resp_1")
+    # the answer to what the user said plays
+    core.handle(created("resp_2"))
+    core.handle(delta(100, item="item_next", response="resp_2"))
+    assert core.heard_item == "item_next"
+
+
+def test_a_response_created_after_the_barge_in_plays() -> None:
+    core = PlaybackCore()
+    core.handle(created())
+    core.handle(delta(500, item="item_a"))
+    core.handle(played(200, 500))
+    core.handle(speech())
+    core.handle(created("resp_2"))  # created before resp_1 is done: it answers the new words
+    core.handle(delta(100, item="item_b", response="resp_2"))
+    assert core.heard_item == "item_b" and not core.ignores("resp_2")
+
+
+def test_an_out_of_band_response_is_not_cancelled_by_the_vad() -> None:
+    core = PlaybackCore()
+    core.handle(env(ResponseCreated(response_id="resp_oob", out_of_band=True)))
+    assert core.handle(speech()) == []
+    assert not core.ignores("resp_oob")
+
+
+def test_a_lost_connection_stops_the_interrupted_responses_without_truncating() -> None:
+    core = PlaybackCore()
+    two_messages(core)
+    core.handle(created("resp_0"))  # an earlier response, done, whose audio is still playing out
+    core.handle(delta(200, item="item_old", response="resp_0"))
+    core.handle(env(ResponseDone(response_id="resp_0", status="completed")))
+    core.handle(played(300, 900, item="item_pre"))
+    lost = ConnectionLost(reason="connection closed by the server (code 1006)", code=1006, interrupted=("resp_1",))
+    assert core.handle(env(lost)) == [
+        PlaybackInterrupted(item_id="item_pre", played_ms=300),
+        PlaybackInterrupted(item_id="item_ans", played_ms=0),
+    ]
+    assert not core.ignores("resp_1")  # nothing of it can come any more: nothing to remember
+    assert core.heard_item == "item_old"  # a finished response's audio plays out
+    # a barge-in later finds only what is still playing
+    core.handle(played(100, 200, item="item_old"))
+    assert core.handle(speech()) == [
+        PlaybackInterrupted(item_id="item_old", played_ms=100),
+        commands.item_truncate("playback_0001", "item_old", audio_end_ms=100),
+    ]
+
+
+def test_a_lost_connection_also_stops_an_open_response_it_did_not_name() -> None:
+    core = PlaybackCore()
+    core.handle(delta(300, item="item_a", response="resp_7"))
+    out = core.handle(env(ConnectionLost(reason="session expired", interrupted=())))
+    assert out == [PlaybackInterrupted(item_id="item_a", played_ms=0)]
+    assert state_of(core) is PlaybackState.IDLE

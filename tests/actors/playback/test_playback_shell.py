@@ -12,9 +12,16 @@ from actors.playback.actor import REPLAYABLE, playback_actor
 from actors.playback.sinks import NO_PORTAUDIO, NullSink, PlaybackUnavailable, Sink, SpeakerSink, WavSink
 from events.base import Event
 from events.commands import ClientCommand
+from events.connection import ConnectionLost
 from events.envelope import Envelope
 from events.playback import PlaybackFinished, PlaybackInterrupted, PlaybackProgress
-from events.protocol import AssistantAudioDelta, AssistantAudioDone, ResponseDone, SpeechStarted
+from events.protocol import (
+    AssistantAudioDelta,
+    AssistantAudioDone,
+    ResponseCreated,
+    ResponseDone,
+    SpeechStarted,
+)
 from events.runtime import SessionEnding
 from pipeline.bus import Bus
 from pipeline.clock import TrioClock
@@ -273,3 +280,138 @@ async def test_session_ending_stops_the_playout_at_once(tmp_path: Path, autojump
     assert 0 < frames <= 24 * 240  # what had been played by then (about 200 ms), not the 3 s queued
     played = h.events(PlaybackProgress)[-1].played_ms
     assert frames == played * 24
+
+
+# -- several message items in one response -----------------------------------------------------------------
+
+
+async def two_message_response(h: Harness) -> None:
+    """resp_1: a 600 ms preamble (value 1) then a 1200 ms answer (value 2), sent faster than real time."""
+    await h.send(ResponseCreated(response_id="resp_1"))
+    for _ in range(6):
+        await h.audio(100, item="item_pre", value=1)
+    await h.send(AssistantAudioDone(response_id="resp_1", item_id="item_pre"))
+    for _ in range(12):
+        await h.audio(100, item="item_ans", value=2)
+    await h.send(AssistantAudioDone(response_id="resp_1", item_id="item_ans"))
+
+
+async def test_a_response_with_two_message_items_plays_both_in_order(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    path = tmp_path / "two.wav"
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            h = await Harness(WavSink(path), realtime=True).start(nursery)
+            await two_message_response(h)
+            await h.send(ResponseDone(response_id="resp_1", status="completed"))
+            await trio.sleep(3)
+            await h.end()
+    _, data = wav_frames(path)
+    samples = np.frombuffer(data, dtype="<i2")
+    assert samples.tolist() == [1] * 600 * 24 + [2] * 1200 * 24
+    progress = h.events(PlaybackProgress)
+    assert [p.item_id for p in progress] == ["item_pre"] * 15 + ["item_ans"] * 30  # one item, then the other
+    assert progress[14].played_ms == 600 and progress[-1].played_ms == 1200  # each counts its own audio
+    assert h.events(PlaybackFinished) == [
+        PlaybackFinished(item_id="item_pre", played_ms=600),
+        PlaybackFinished(item_id="item_ans", played_ms=1200),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("barge_s", "heard", "truncate_ms", "finished"),
+    [
+        (0.3, "item_pre", 320, [("item_pre", 320, True), ("item_ans", 0, True)]),
+        (1.0, "item_ans", 440, [("item_pre", 600, False), ("item_ans", 440, True)]),
+    ],
+    ids=["in-the-preamble", "in-the-answer"],
+)
+async def test_barge_in_truncates_the_item_being_heard_at_its_own_position(
+    barge_s: float,
+    heard: str,
+    truncate_ms: int,
+    finished: list[tuple[str, int, bool]],
+    tmp_path: Path,
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    path = tmp_path / "barge.wav"
+    journal = tmp_path / "barge.rtpj"
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            h = await Harness(WavSink(path), realtime=True, journal=journal).start(nursery)
+            start = trio.current_time()
+            await two_message_response(h)
+            await trio.sleep_until(start + barge_s + 0.001)
+            await h.send(SpeechStarted(item_id="item_user", audio_start_ms=900))
+            await h.audio(100, item="item_ans", value=2)  # in flight when the user spoke: never played
+            await h.send(ResponseDone(response_id="resp_1", status="cancelled"))
+            await trio.sleep(2)
+            await h.end()
+    [truncate] = h.events(ClientCommand)
+    assert (truncate.body["item_id"], truncate.body["audio_end_ms"]) == (heard, truncate_ms)
+    last_heard = [p for p in h.events(PlaybackProgress) if p.item_id == heard][-1]
+    assert last_heard.played_ms == truncate_ms  # of that item, not of the response
+    assert [(f.item_id, f.played_ms, f.interrupted) for f in h.events(PlaybackFinished)] == finished
+    interrupted = [i.item_id for i in h.events(PlaybackInterrupted)]
+    assert interrupted == (["item_pre", "item_ans"] if heard == "item_pre" else ["item_ans"])
+    frames, _ = wav_frames(path)
+    assert frames == sum(ms for _, ms, _ in finished) * 24
+    _, recorded = load_envelopes(journal)
+    report = replay_actor(recorded, REPLAYABLE, {})
+    assert report.divergences == 0 and report.compared == len(interrupted) + 1
+
+
+async def test_an_item_the_stopped_response_had_not_started_is_reported_unheard(autojump_clock: trio.abc.Clock) -> None:
+    sink = NullSink()
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            h = await Harness(sink, realtime=True).start(nursery)
+            await h.send(ResponseCreated(response_id="resp_1"))
+            await h.audio(200, item="item_pre")
+            await h.send(AssistantAudioDone(response_id="resp_1", item_id="item_pre"))
+            await trio.sleep(1)  # the preamble is played out; the answer is still being generated
+            await h.send(SpeechStarted(item_id="item_user", audio_start_ms=900))
+            await h.audio(300, item="item_ans")  # already on the wire when the server cancelled
+            await h.audio(300, item="item_ans")
+            await h.send(ResponseDone(response_id="resp_1", status="cancelled"))
+            await trio.sleep(1)
+            await h.end()
+    assert h.events(PlaybackFinished) == [
+        PlaybackFinished(item_id="item_pre", played_ms=200),
+        PlaybackFinished(item_id="item_ans", played_ms=0, interrupted=True),  # once, so nobody waits for it
+    ]
+    assert h.events(ClientCommand) == [] and sink.bytes_written == 200 * 48
+
+
+async def test_a_lost_connection_stops_the_interrupted_audio_at_once_without_a_truncate(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    path = tmp_path / "lost.wav"
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            h = await Harness(WavSink(path), realtime=True).start(nursery)
+            start = trio.current_time()
+            await two_message_response(h)
+            await trio.sleep_until(start + 0.2 + 0.001)
+            await h.send(ConnectionLost(reason="connection closed by the server (code 1006)", code=1006, interrupted=("resp_1",)))
+            await trio.sleep(1)
+            # the new connection's first answer plays
+            await h.send(ResponseCreated(response_id="resp_9"))
+            await h.audio(100, item="item_new", response="resp_9", value=3)
+            await h.send(ResponseDone(response_id="resp_9", status="completed"))
+            await trio.sleep(1)
+            await h.end()
+    assert h.events(ClientCommand) == []
+    assert h.events(PlaybackInterrupted) == [
+        PlaybackInterrupted(item_id="item_pre", played_ms=240),
+        PlaybackInterrupted(item_id="item_ans", played_ms=0),
+    ]
+    assert h.events(PlaybackFinished) == [
+        PlaybackFinished(item_id="item_pre", played_ms=240, interrupted=True),
+        PlaybackFinished(item_id="item_ans", played_ms=0, interrupted=True),
+        PlaybackFinished(item_id="item_new", played_ms=100),
+    ]
+    assert [p.played_ms for p in h.events(PlaybackProgress) if p.item_id == "item_pre"][-1] == 240
+    _, data = wav_frames(path)
+    assert np.frombuffer(data, dtype="<i2").tolist() == [1] * 240 * 24 + [3] * 100 * 24
