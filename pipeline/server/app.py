@@ -6,6 +6,13 @@ TTS in worker threads bounded by a shared limiter, response streaming with a sma
 so cancels and barge-ins land mid-response, transcript delivery after its delay), plus the timers of the
 session limit and of the drop-socket fault.
 
+Faults for the reconnect tests (``ServerConfig``): ``drop_socket_after_s`` drops every connection (TCP reset,
+no close frame: the client sees 1006) that long after it opens, so a reconnected client is dropped again;
+``drop_socket_on`` drops the connection open at a moment of the conversation (the N-th tool call, the middle
+of the N-th audio item, the N-th response), counted over the whole server so each fires once, after the
+events before it have been written; ``refuse_connections_after`` answers upgrades after N accepted
+WebSockets with HTTP 503.
+
 Service latencies are modelled in session time (``ServerConfig``): the words of a commit are known
 ``recognition_ms`` after it, the first audio delta of a response goes out ``first_audio_ms`` after synthesis
 starts, and the deltas follow each other every ``pacing_ms``. The real work (ASR, TTS) runs in worker threads; on a
@@ -30,7 +37,7 @@ import trio
 
 from pipeline.clock import run_sync_held
 from pipeline.server.chat import completion, error_body, sse_chunks
-from pipeline.server.config import ServerConfig
+from pipeline.server.config import DropPoint, ServerConfig
 from pipeline.server.connection import CoreConfig, RealtimeCore
 from pipeline.server.effects import Close, Output, Recognize, Send, Stream, Synthesize
 from pipeline.server.http import HttpRequest, HttpResponse, Oversized, WebSocketChannel, serve_connection
@@ -68,6 +75,23 @@ class RealtimeApp:
         self.limiter = trio.CapacityLimiter(config.worker_threads)
         self._numbers = itertools.count()
         self._chat_ids = IdGenerator(config.seed, connection_number=-1)
+        self.accepted = 0  # WebSocket upgrades accepted so far
+        self._moments: dict[str, int] = {}  # drop moments seen so far, over every connection
+
+    def admit(self, request: HttpRequest) -> tuple[int, bytes] | None:
+        """Accept an upgrade, or refuse it with 503 once `refuse_connections_after` were accepted."""
+        limit = self.config.refuse_connections_after
+        if limit is not None and self.accepted >= limit:
+            body = error_body("The server is not accepting new Realtime connections. Please try again later.", code="service_unavailable")
+            body["error"]["type"] = "server_error"
+            return 503, json.dumps(body).encode()
+        self.accepted += 1
+        return None
+
+    def moment(self, name: str) -> bool:
+        """Count one occurrence of a drop moment; True when a `drop_socket_on` point asks for a drop now."""
+        count = self._moments[name] = self._moments.get(name, 0) + 1
+        return DropPoint(name, count) in self.config.drop_socket_on
 
     # ----------------------------------------------------------------- HTTP
 
@@ -127,13 +151,33 @@ class _Session:
         self.core = core
         self.channel = channel
         self.closing = False
+        self.audio_items: dict[str, tuple[bool, int]] = {}  # audio item -> (a drop point's, deltas sent)
+
+    def _drop_now(self, event: dict[str, Any]) -> bool:
+        """After sending `event`: does a `drop_socket_on` moment happen here?"""
+        kind = event["type"]
+        if kind == "response.function_call_arguments.done":
+            return self.app.moment("tool-call")
+        if kind == "response.created":
+            return self.app.moment("response")
+        if kind == "response.output_audio.delta":
+            item_id = str(event["item_id"])
+            marked, sent = self.audio_items.get(item_id) or (self.app.moment("audio"), 0)
+            self.audio_items[item_id] = (marked, sent + 1)
+            return marked and sent + 1 == max(1, self.core.audio_chunks(item_id) // 2)
+        return False
 
     def deliver(self, outputs: list[Output], work: trio.Nursery) -> None:
         for output in outputs:
+            if self.closing:
+                return
             if isinstance(output, Send):
                 if self.app.observer is not None:
                     self.app.observer(output.event)
                 self.channel.send_text(json.dumps(output.event))
+                if self.app.config.drop_socket_on and self._drop_now(output.event):
+                    self.channel.drop()  # after what is queued: the client has this event, then the TCP reset
+                    self.closing = True
             elif isinstance(output, Recognize):
                 work.start_soon(self._recognize, output, work)
             elif isinstance(output, Synthesize):
@@ -193,6 +237,7 @@ class _Session:
 
     async def _abort_after(self, seconds: float) -> None:
         await trio.sleep(seconds)
+        self.closing = True
         await self.channel.abort()
 
     async def _expire(self, work: trio.Nursery) -> None:
@@ -249,7 +294,9 @@ async def serve(
 
     async def handle_stream(stream: trio.SocketStream) -> None:
         try:
-            await serve_connection(stream, http=app.http, realtime=app.realtime, max_message_bytes=config.max_message_bytes)
+            await serve_connection(
+                stream, http=app.http, realtime=app.realtime, max_message_bytes=config.max_message_bytes, admit=app.admit
+            )
         except Exception as error:  # one broken connection must not stop the server
             print(f"rtpipe serve: connection failed: {type(error).__name__}: {error}", file=sys.stderr)
 

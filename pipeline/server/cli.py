@@ -14,7 +14,15 @@ import signal
 import sys
 from typing import Any
 
-from pipeline.server.config import TRANSCRIPT_FAULTS, ServerConfig, is_loopback
+from pipeline.models import DEFAULT_REALTIME_MODEL
+from pipeline.server.config import (
+    DROP_MOMENTS,
+    ITEM_DONE_ORDERS,
+    TRANSCRIPT_FAULTS,
+    DropPoint,
+    ServerConfig,
+    is_loopback,
+)
 
 
 def _positive_float(text: str) -> float:
@@ -38,6 +46,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _drop_point(text: str) -> DropPoint:
+    try:
+        return DropPoint.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "serve",
@@ -50,14 +65,24 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--port", type=_non_negative_int, default=8765, help="TCP port (default 8765; 0 picks a free port)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (no authentication: use with care)")
     p.add_argument("--max-session-s", type=_positive_float, default=3600.0, metavar="S",
-                   help="session length limit in seconds; then error session_expired and close 1001 (default 3600)")
+                   help="session length limit in seconds of session time, per connection; then error session_expired "
+                        "(the real wording: 'Your session hit the maximum duration of 60 minutes.') and close 1001 "
+                        "(default 3600)")
     p.add_argument("--transcript-delay-ms", type=_non_negative_int, default=150, metavar="MS",
                    help="delay from commit to the input transcription events (default 150)")
     p.add_argument("--transcript-fault", choices=TRANSCRIPT_FAULTS, default="none",
                    help="none: normal; fail: send ...transcription.failed; never: send nothing (retrieve has it); "
                         "empty: complete with an empty transcript")  # fmt: skip
     p.add_argument("--drop-socket-after", type=_positive_float, default=None, metavar="S",
-                   help="drop every WebSocket (TCP reset, no close frame) S seconds after it opens")
+                   help="drop every WebSocket (TCP reset, no close frame: the client sees 1006) S seconds of session "
+                        "time after it opens; a reconnected client is dropped again S seconds later")
+    moments = "; ".join(f"{name}: {text}" for name, text in DROP_MOMENTS.items())
+    p.add_argument("--drop-socket-on", type=_drop_point, action="append", default=[], metavar="MOMENT[:N]",
+                   help=f"drop the connection open at the N-th MOMENT (default N 1; counted over every connection, so "
+                        f"it fires once; repeatable): {moments}")
+    p.add_argument("--refuse-connections-after", type=_non_negative_int, default=None, metavar="N",
+                   help="after N accepted WebSocket connections, refuse every further upgrade with HTTP 503 (a "
+                        "server that refuses reconnection)")
     p.add_argument("--error-after-responses", type=_positive_int, default=None, metavar="N",
                    help="send one server_error event after the N-th response.done of each connection")
     p.add_argument("--seed", type=int, default=None, metavar="N", help="seed ids and choices: same inputs, same events")
@@ -74,7 +99,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--fixed-reply", default=None, metavar="TEXT",
                    help="benchmarks: skip speech recognition; every user turn is heard as TEXT at once, so every "
                         "turn gets the same spoken reply")
-    p.add_argument("--model", default="gpt-realtime", help="model reported when the URL names none (default gpt-realtime)")
+    p.add_argument("--model", default=DEFAULT_REALTIME_MODEL,
+                   help=f"model reported when the URL names none (default {DEFAULT_REALTIME_MODEL}); a reasoning "
+                        "model (gpt-realtime-2, -2.1, -2.1-mini) speaks a preamble before tool calls, may call "
+                        "several tools in one response and takes reasoning.effort and parallel_tool_calls")
+    p.add_argument("--item-done-order", choices=ITEM_DONE_ORDERS, default="at-end",
+                   help="a reasoning model's response with several items: at-end closes every message item just "
+                        "before response.done (as gpt-realtime-2 was seen doing), sequential closes each before the "
+                        "next one opens (default at-end)")
     p.set_defaults(handler=run)
 
 
@@ -87,6 +119,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         transcript_delay_ms=args.transcript_delay_ms,
         transcript_fault=args.transcript_fault,
         drop_socket_after_s=args.drop_socket_after,
+        drop_socket_on=tuple(args.drop_socket_on),
+        refuse_connections_after=args.refuse_connections_after,
+        item_done_order=args.item_done_order,
         error_after_responses=args.error_after_responses,
         seed=args.seed,
         audio_chunk_ms=args.audio_chunk_ms,

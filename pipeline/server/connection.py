@@ -524,6 +524,13 @@ class RealtimeCore:
             return outputs, True
         return outputs, False
 
+    def audio_chunks(self, item_id: str) -> int:
+        """How many audio deltas the assistant item `item_id` of a streaming response is cut into (0: unknown)."""
+        for response in self.responses.values():
+            if response.message is not None and response.message.id == item_id:
+                return sum(1 for pcm, _ in response.chunks if pcm)
+        return 0
+
     def _on_response_cancel(self, event: dict[str, Any]) -> list[Output]:
         wanted = event.get("response_id")
         if wanted:

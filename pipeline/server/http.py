@@ -9,7 +9,9 @@ with a `WebSocketChannel`; every other request gets the HTTP handler's answer. N
 `WebSocketChannel` owns the wsproto state. Everything written to the socket goes through one writer task,
 in the order it was queued, so events leave in exactly the order the core produced them; pings are
 answered from the reader. `abort` drops the TCP connection without a close frame (a simulated network
-failure).
+failure) at once; `drop` does the same once everything queued before it has been written (the client has
+seen the event the drop follows). An `admit` hook may refuse an upgrade with an HTTP status (a server that
+refuses reconnections).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from wsproto.events import (
     Message,
     Ping,
     RejectConnection,
+    RejectData,
     Request,
     TextMessage,
 )
@@ -80,14 +83,16 @@ class WebSocketChannel:
         self._stream = stream
         self._ws = ws
         self._max_message_bytes = max_message_bytes
-        self._out_send, self._out_receive = trio.open_memory_channel[bytes](math.inf)
+        # None in the queue: drop the connection there (see `drop`)
+        self._out_send, self._out_receive = trio.open_memory_channel[bytes | None](math.inf)
         self.aborted = False
+        self.dropping = False
 
     @property
     def open(self) -> bool:
-        return self._ws.state is ConnectionState.OPEN and not self.aborted
+        return self._ws.state is ConnectionState.OPEN and not self.aborted and not self.dropping
 
-    def _queue(self, data: bytes) -> None:
+    def _queue(self, data: bytes | None) -> None:
         try:
             self._out_send.send_nowait(data)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
@@ -101,13 +106,22 @@ class WebSocketChannel:
         if self.open:
             self._queue(self._ws.send(CloseConnection(code=code, reason=reason)))
 
+    def drop(self) -> None:
+        """Drop the TCP connection (no close frame) once what is queued so far is written; send nothing more."""
+        if self.open:
+            self.dropping = True
+            self._queue(None)
+
     def finish_writing(self) -> None:
         self._out_send.close()
 
     async def writer(self) -> None:
-        """Send queued bytes in order until `finish_writing` (or the socket breaks)."""
+        """Send queued bytes in order until `finish_writing` (or the socket breaks, or a queued drop)."""
         with self._out_receive:
             async for data in self._out_receive:
+                if data is None:
+                    await self.abort()
+                    return
                 try:
                     await self._stream.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -175,6 +189,8 @@ class WebSocketChannel:
 
 
 RealtimeHandler = Callable[[WebSocketChannel, HttpRequest], Awaitable[None]]
+# Decides on an upgrade before it is accepted: None admits it, else (HTTP status, JSON body) refuses it.
+Admission = Callable[[HttpRequest], tuple[int, bytes] | None]
 
 
 def _is_websocket_upgrade(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -209,6 +225,7 @@ async def _upgrade(
     request: HttpRequest,
     realtime: RealtimeHandler,
     max_message_bytes: int,
+    admit: Admission | None = None,
 ) -> None:
     while (event := await _next_event(conn, stream)) is not h11.PAUSED:
         if isinstance(event, h11.ConnectionClosed):
@@ -224,13 +241,25 @@ async def _upgrade(
         await stream.send_all(ws.send(RejectConnection(status_code=400)) if ws.state is ConnectionState.CONNECTING else b"")
         return
     assert isinstance(handshake, Request)
+    refusal = admit(request) if admit is not None else None
+    if refusal is not None:
+        status, body = refusal
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await stream.send_all(ws.send(RejectConnection(status_code=status, headers=headers, has_body=True)))
+        await stream.send_all(ws.send(RejectData(data=body)))
+        return
     subprotocol = "realtime" if "realtime" in handshake.subprotocols else None
     await stream.send_all(ws.send(AcceptConnection(subprotocol=subprotocol)))
     await realtime(WebSocketChannel(stream, ws, max_message_bytes), request)
 
 
 async def serve_connection(
-    stream: trio.SocketStream, *, http: HttpHandler, realtime: RealtimeHandler, max_message_bytes: int
+    stream: trio.SocketStream,
+    *,
+    http: HttpHandler,
+    realtime: RealtimeHandler,
+    max_message_bytes: int,
+    admit: Admission | None = None,
 ) -> None:
     """Serve one TCP connection: HTTP requests (keep-alive) until it closes or becomes a WebSocket."""
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
@@ -248,7 +277,7 @@ async def serve_connection(
                 method=event.method.decode(), target=event.target.decode(), headers=list(event.headers), body=b""
             )
             if _is_websocket_upgrade(request.headers) and request.path.rstrip("/").endswith("/realtime"):
-                await _upgrade(conn, stream, request, realtime, max_message_bytes)
+                await _upgrade(conn, stream, request, realtime, max_message_bytes, admit)
                 return
             body = bytearray()
             while True:

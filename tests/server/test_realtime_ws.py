@@ -10,6 +10,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
+from pipeline.models import DEFAULT_REALTIME_MODEL
 from pipeline.server.session import SERVER_VAD_DEFAULTS
 from tests.server.support import Client, FakeSpeech, silence, tone, types_of
 
@@ -323,7 +324,8 @@ async def test_subprotocol_and_any_realtime_path(server) -> None:  # type: ignor
         url = f"ws://{server.host}:{server.port}/some/prefix/realtime"
         async with open_websocket_url(url, subprotocols=["realtime", "openai-insecure-api-key.sk-x"]) as ws:
             assert ws.subprotocol == "realtime"
-            assert json.loads(await ws.get_message())["session"]["model"] == "gpt-realtime"
+            # no model in the URL: the server's default, the current default model
+            assert json.loads(await ws.get_message())["session"]["model"] == DEFAULT_REALTIME_MODEL
 
 
 async def test_chat_completions(server) -> None:  # type: ignore[no-untyped-def]
