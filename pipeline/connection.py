@@ -17,7 +17,8 @@ redact it, and ``ConnectionFailed`` messages never contain it (nor the URL's que
 ``connect(endpoint)`` is an async context manager yielding a ``trio_websocket.WebSocketConnection`` sized for
 the protocol's largest frames (15 MiB appends, retrieved items with their audio). Failing to connect
 (refused, unknown host, TLS, handshake rejected with an HTTP status, timeout) raises ``ConnectionFailed``
-whose ``str`` is one line saying what happened and what to do. ``close(ws)`` closes the socket and marks it
+whose ``str`` is one line saying what happened and what to do (``status``/``fatal``: an HTTP 401 or 403 that
+no retry can fix). ``close(ws)`` closes the socket and marks it
 as closed by us, so the router can journal who closed it (``closed_by_us(ws)``).
 """
 
@@ -52,8 +53,22 @@ _CLOSED_BY_US_ATTR = "_rtpipe_closed_by_us"
 EndpointKind = Literal["openai", "local", "custom"]
 
 
+# HTTP statuses of a rejected handshake that no retry can fix (authentication, permission): a reconnect gives up
+FATAL_STATUSES = frozenset({401, 403})
+
+
 class ConnectionFailed(Exception):
-    """The Realtime WebSocket could not be opened. ``str(exc)`` is one line, free of secrets."""
+    """The Realtime WebSocket could not be opened. ``str(exc)`` is one line, free of secrets; ``status`` is
+    the HTTP status when the server rejected the handshake."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def fatal(self) -> bool:
+        """Trying again cannot help (the key is wrong or lacks access)."""
+        return self.status in FATAL_STATUSES
 
 
 def _redacted_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
@@ -225,7 +240,8 @@ async def connect(
                 setattr(ws, _CLOSED_BY_US_ATTR, True)
         except _CONNECT_ERRORS as exc:
             if not entered:
-                raise ConnectionFailed(describe_failure(endpoint.url, exc, connect_timeout_s)) from None
+                status = exc.status_code if isinstance(exc, trio_websocket.ConnectionRejected) else None
+                raise ConnectionFailed(describe_failure(endpoint.url, exc, connect_timeout_s), status=status) from None
             if body_done and isinstance(exc, trio_websocket.DisconnectionTimeout):
                 return  # the server did not answer our close; the socket is closed anyway
             raise

@@ -14,10 +14,18 @@ droppable: playback must hear all of it), so a slow consumer slows the reading o
 buffers a bounded number of messages behind it (``pipeline.connection.MESSAGE_QUEUE_SIZE``) and TCP does
 the rest.
 
-End: when the socket closes (server, network, or us), it publishes ``ConnectionClosed(code, reason, by_us)``
-after every message received before the close, and returns. When the supervisor closes its inbox (session
-ending), it stops reading at once and returns without publishing; closing the socket is the connection
-owner's job. On cancellation it stops at once; it holds nothing that needs cleaning up.
+Connections. The router reads the call's ``Link`` (pipeline/link.py), socket after socket, each with a fresh
+parser and ``ConversationGuard`` (a new connection is a new server-side session: its ids owe nothing to the
+old one's). When a socket closes (server, network, or us), it publishes ``ConnectionClosed(code, reason,
+by_us)`` after every message received before the close, then waits for the link's next socket (the
+connection actor opens it when the conductor asks for a reconnect) and reads that one; when no socket will
+come any more (a link with nothing after it) it returns. When a newer socket is attached while the current one
+is still open (a recycle: make before break), it finishes the message in hand and moves to the newer one;
+the old one is the connection actor's to close, unread.
+
+End: when the supervisor closes its inbox (session ending), it stops reading at once and returns without
+publishing; closing the sockets is their owners' job. On cancellation it stops at once; it holds nothing that
+needs cleaning up.
 """
 
 from __future__ import annotations
@@ -31,19 +39,44 @@ from actors.router.parse import ServerMessageParser
 from events.base import Event
 from events.protocol import ConnectionClosed
 from pipeline.connection import closed_by_us
+from pipeline.link import Link
 from pipeline.runtime import ActorContext, ActorSpec
 
 NAME = "router"
 CONSUMES: frozenset[type[Event]] = frozenset()
 
 
-async def receive_loop(ws: trio_websocket.WebSocketConnection, ctx: ActorContext) -> None:
-    """Publish the events of every message until the socket closes, then ``ConnectionClosed``."""
+class _Moved:
+    """Whether a newer socket was attached while the router waits on the current one."""
+
+    def __init__(self) -> None:
+        self.moved = False
+        self.waiting: trio.CancelScope | None = None
+
+    def move(self) -> None:
+        self.moved = True
+        if self.waiting is not None:
+            self.waiting.cancel()
+
+
+async def receive_loop(ws: trio_websocket.WebSocketConnection, ctx: ActorContext, moved: _Moved | None = None) -> None:
+    """Publish the events of every message until the socket closes, then ``ConnectionClosed``; with
+    ``moved``, return without publishing anything more once a newer socket is attached (between messages)."""
     parser = ServerMessageParser()
     guard = ConversationGuard()
     while True:
         try:
-            message = await ws.get_message()
+            if moved is None:
+                message = await ws.get_message()
+            else:
+                if moved.moved:
+                    return
+                with trio.CancelScope() as waiting:
+                    moved.waiting = waiting
+                    message = await ws.get_message()
+                moved.waiting = None
+                if waiting.cancelled_caught:
+                    return  # moved while waiting; a message already in hand is published first
         except trio_websocket.ConnectionClosed as exc:
             reason = exc.reason
             await ctx.publish(
@@ -68,16 +101,39 @@ async def receive_loop(ws: trio_websocket.WebSocketConnection, ctx: ActorContext
                 await ctx.publish(checked)
 
 
-def router_actor(ws: trio_websocket.WebSocketConnection) -> ActorSpec:
+async def read_link(link: Link, ctx: ActorContext) -> None:
+    """Read every socket of ``link`` in turn until no newer one will come."""
+    number = 0
+    while True:
+        newer = await link.newer(number)
+        if newer is None:
+            return
+        number, ws = newer
+        moved = _Moved()
+        async with trio.open_nursery() as nursery:
+
+            async def watch(since: int = number, moved: _Moved = moved) -> None:
+                await link.attached_after(since)
+                moved.move()
+
+            nursery.start_soon(watch)
+            await receive_loop(ws, ctx, moved)
+            nursery.cancel_scope.cancel()
+
+
+def router_actor(link: Link | trio_websocket.WebSocketConnection) -> ActorSpec:
+    """The router of a call's ``link`` (a bare socket: that one socket, nothing after it)."""
+    sockets = link if isinstance(link, Link) else Link.of(link)
+
     async def shell(ctx: ActorContext) -> None:
         with ctx.inbox:
             async with trio.open_nursery() as nursery:
 
-                async def read_until_closed() -> None:
-                    await receive_loop(ws, ctx)
+                async def read_until_final() -> None:
+                    await read_link(sockets, ctx)
                     nursery.cancel_scope.cancel()  # nothing more will come: stop waiting on the inbox
 
-                nursery.start_soon(read_until_closed)
+                nursery.start_soon(read_until_final)
                 async for _ in ctx.inbox:
                     pass
                 nursery.cancel_scope.cancel()  # the supervisor closed the inbox: the session is ending

@@ -1,60 +1,69 @@
-"""Uploader core: what goes on the wire, in what order, and when audio may start.
+"""Uploader core: what goes on the wire, in what order, on which connection, and when audio may go.
 
 Theory of operation
 -------------------
-The uploader is the only writer to the WebSocket. Its inbox holds three kinds of envelope, in ``seq`` order:
-``ClientCommand`` (from any core), ``AudioChunk`` (from capture) and ``SessionReady`` (the session was
-configured). The core turns each into at most one wire frame, ``encode(env) -> Frame | None``, and the shell
-sends frames in exactly that order.
+The uploader is the only writer to the WebSocket(s) of a call. Its inbox holds, in ``seq`` order:
+``ClientCommand`` (from any core), ``AudioChunk`` (from capture), and the events that open, hold and release
+the audio (``SessionReady``, ``AudioCommitted``, and the connection lifecycle of events/connection.py). The
+core turns each into at most one wire frame, ``encode(env) -> Frame | Release | None``, and the shell sends
+frames in exactly that order, each on the connection it names.
 
 - A command becomes ``json.dumps(cmd.wire())``: the command already carries the ``event_id`` its core chose,
-  so nothing new is decided here and the core emits no events (the shell journals ``ClientEventSent``).
+  so nothing new is decided here (the shell journals ``ClientEventSent``/``ClientSendFailed``).
 - A chunk becomes ``{"type":"input_audio_buffer.append","audio":"<base64>"}``. This is the only place audio
   is base64-encoded, and the per-chunk path is kept cheap: one ``b2a_base64`` and a string concatenation,
   no JSON encoder (base64 needs no escaping).
+- Which chunks go, and when, is the ``AudioGate``'s (gate.py): nothing before the first ``SessionReady`` (only
+  counted, ``audio_held_back``); from a connection loss (``ConnectionLost(reconnecting=True)``) or a recycle
+  request until ``ConversationReseeded`` chunks are held (bounded by ``reconnect_buffer_ms``, oldest
+  dropped; a loss also keeps the audio the old server had not committed yet), and the release is a
+  ``Release``: every held chunk's frame, in order, and the one event this core emits, ``HeldAudioSent(sent_ms,
+  dropped_ms)``.
+- Connections are numbered from 1; ``Reconnected(connection=N)`` makes N the target of every frame after it
+  (seq order, so a frame is never sent on a socket opened after it was decided, nor on one retired before).
 
-States: ``AWAITING_SESSION`` until the first ``SessionReady``, then ``STREAMING``. Audio that arrives before
-the session is configured is not sent (the server would hear it with the default session's formats and VAD)
-and is only counted (``audio_held_back``); the journal already shows those chunks, and telling the user is
-the capture side's business, not the uploader's. Commands are sent in every state: ``session.update`` is
-what makes the session ready.
-
-``handle(env)`` is the replay face of the core: the same state transitions, and no events (the uploader's
-only outputs, ``ClientEventSent``/``ClientSendFailed``, are edges that the shell publishes after the I/O).
+``handle(env)`` is the replay face of the core: the same transitions, and ``[HeldAudioSent]`` at a release.
 """
 
 from __future__ import annotations
 
 import binascii
-import enum
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from actors.uploader.gate import AudioGate, GateState
 from events.audio import AudioChunk
 from events.base import Event
 from events.commands import ClientCommand
+from events.connection import HeldAudioSent
 from events.envelope import Envelope
-from events.playback import SessionReady
 
 _APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
 _APPEND_TAIL = '"}'
 _b2a = binascii.b2a_base64
 
-
-class UploaderState(enum.Enum):
-    AWAITING_SESSION = "awaiting_session"
-    STREAMING = "streaming"
+UploaderState = GateState  # AWAITING_SESSION, STREAMING, HOLDING
 
 
 @attrs.frozen
 class Frame:
-    """One text frame to send; ``command`` is set when it carries a client command (journaled when sent)."""
+    """One text frame to send on connection ``connection``; ``command`` is set when it carries a client
+    command (journaled when sent)."""
 
     text: str
     command: ClientCommand | None = None
+    connection: int = 1
+
+
+@attrs.frozen
+class Release:
+    """The audio held while there was no usable connection: send ``frames`` in order, then publish ``event``."""
+
+    frames: tuple[Frame, ...]
+    event: HeldAudioSent
 
 
 def append_frame(pcm: bytes) -> str:
@@ -67,27 +76,43 @@ def command_frame(command: ClientCommand) -> str:
 
 
 class UploaderCore:
-    def __init__(self) -> None:
-        self.state = UploaderState.AWAITING_SESSION
-        self.audio_held_back = 0  # chunks not sent because the session was not configured yet
+    def __init__(self, *, hold_ms: int = 5000) -> None:
+        self.gate = AudioGate(hold_ms=hold_ms)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> UploaderCore:
-        return cls()
+        return cls(hold_ms=int(config.get("reconnect_buffer_ms", 5000)))
 
-    def encode(self, env: Envelope) -> Frame | None:
+    @property
+    def state(self) -> GateState:
+        return self.gate.state
+
+    @property
+    def audio_held_back(self) -> int:
+        """Chunks not sent because the session was not configured yet."""
+        return self.gate.held_back
+
+    @property
+    def connection(self) -> int:
+        return self.gate.connection
+
+    def encode(self, env: Envelope) -> Frame | Release | None:
         event = env.event
         if isinstance(event, AudioChunk):
-            if self.state is UploaderState.STREAMING:
-                return Frame(append_frame(event.pcm))
-            self.audio_held_back += 1
+            if self.gate.chunk(event):
+                return Frame(append_frame(event.pcm), None, self.gate.connection)
             return None
         if isinstance(event, ClientCommand):
-            return Frame(command_frame(event), event)
-        if isinstance(event, SessionReady):
-            self.state = UploaderState.STREAMING
-        return None
+            return Frame(command_frame(event), event, self.gate.connection)
+        released = self.gate.handle(event)
+        if released is None:
+            return None
+        connection = self.gate.connection
+        return Release(
+            frames=tuple(Frame(append_frame(pcm), None, connection) for pcm in released.chunks),
+            event=HeldAudioSent(sent_ms=released.sent_ms, dropped_ms=released.dropped_ms),
+        )
 
     def handle(self, env: Envelope) -> Sequence[Event]:
-        self.encode(env)
-        return []
+        out = self.encode(env)
+        return [out.event] if isinstance(out, Release) else []
