@@ -1,0 +1,268 @@
+"""load_resume: the seed of ``rtpipe run --resume J`` from real journals (finished, torn, corrupt, growing)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+
+from events import commands
+from events.envelope import Envelope
+from events.protocol import ItemAdded, SpeechStarted, SpeechStopped
+from pipeline.clock import SimClock
+from pipeline.config import RunConfig
+from pipeline.journal import JournalWriter, make_header
+from pipeline.projections.seed import summary_number
+from pipeline.resume import BYTES_PER_MS, ResumeError, _AudioLine, load_resume
+from pipeline.server import ServerConfig, serve
+from pipeline.server.protocol import parse_client_event
+from pipeline.session import run_live
+
+FAULT_LINES = ("what is the weather like in Paris", "what time is it")
+
+
+@attrs.define
+class Recorded:
+    journal: Path
+    sent_audio: bytearray = attrs.Factory(bytearray)  # every input_audio_buffer.append the server accepted
+    spans: dict[str, list[int]] = attrs.Factory(dict)  # item_id -> [audio_start_ms, audio_end_ms], as it said
+
+
+def record(journal: Path, *, fault: str = "none", lines: tuple[str, ...] = (), **overrides: Any) -> Recorded:
+    """One --fast call against the embedded server on a simulated clock; the server's own view of the audio
+    it was sent and of where each user turn lies in it are kept beside the journal."""
+    seen = Recorded(journal)
+
+    def client_event(event: dict[str, Any]) -> None:
+        if event.get("type") == "input_audio_buffer.append":
+            seen.sent_audio.extend(base64.b64decode(event["audio"]))
+
+    def server_event(event: dict[str, Any]) -> None:
+        if event.get("type") == "input_audio_buffer.speech_started":
+            seen.spans[event["item_id"]] = [event["audio_start_ms"], -1]
+        elif event.get("type") == "input_audio_buffer.speech_stopped":
+            seen.spans[event["item_id"]][1] = event["audio_end_ms"]
+
+    async def body() -> None:
+        with trio.fail_after(300):
+            async with trio.open_nursery() as nursery:
+                handle = await nursery.start(
+                    lambda task_status: serve(
+                        ServerConfig(seed=5, transcript_fault=fault),
+                        task_status=task_status,
+                        observer=server_event,
+                        client_observer=client_event,
+                    )
+                )
+                config = RunConfig(
+                    server=handle.realtime_url, input="script", script=lines, fast=True, quiet=True,
+                    journal=journal, output="none", **overrides,
+                )  # fmt: skip
+                await run_live(config, handle_signals=False)
+                nursery.cancel_scope.cancel()
+
+    trio.run(body, clock=SimClock())
+    return seen
+
+
+@pytest.fixture(scope="module")
+def failed_transcripts(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
+    """Two tool turns whose transcriptions fail: both user turns must come back as their recorded audio."""
+    return record(tmp_path_factory.mktemp("resume") / "fail.rtpj", fault="fail", lines=FAULT_LINES)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo script, summarised (trigger 800): a root summary, tool calls, a barge-in."""
+    return record(tmp_path_factory.mktemp("resume") / "demo.rtpj", summary_trigger=800).journal
+
+
+def assert_valid_chain(items: list[dict[str, Any]]) -> None:
+    previous = "root"
+    for n, item in enumerate(items, 1):
+        event = {"type": "conversation.item.create", "event_id": f"c_{n}", "previous_item_id": previous, "item": item}
+        parse_client_event(json.dumps(event))  # the embedded server's strict check (the SDK's models)
+        previous = item["id"]
+
+
+@pytest.mark.slow
+def test_a_finished_demo_resumes_with_its_latest_summary_first(demo: Path) -> None:
+    seed = load_resume(demo)
+    items = seed.items
+    assert items[0]["role"] == "system" and summary_number(items[0]["id"]) is not None
+    assert seed.summary_id == items[0]["id"]
+    assert seed.parent["journal"] == str(demo)
+    assert seed.parent["ended"] == "end of input"
+    assert isinstance(seed.parent["session_id"], str) and seed.parent["session_id"]
+    assert seed.notices == ()
+    # what the demo said last is there, as text, in order, and nothing older than the summary is
+    users = [i["content"][0]["text"] for i in items if i.get("role") == "user"]
+    assert users[-1].lower().startswith("thank you")
+    assert all(i["content"][0]["type"] == "input_text" for i in items if i.get("role") == "user")
+    assert not any("weather" in u.lower() for u in users)  # summarised away
+    assert_valid_chain(items)
+    assert json.loads(json.dumps(items)) == items  # JSON-ready, as the cores config carries it
+    assert seed.describe().startswith(f"resuming from {demo} (ended: end of input): {len(items)} items (summary sum_")
+
+
+@pytest.mark.slow
+def test_turns_without_transcript_come_back_as_exactly_the_audio_the_server_committed(
+    failed_transcripts: Recorded,
+) -> None:
+    seed = load_resume(failed_transcripts.journal)
+    users = [i for i in seed.items if i.get("role") == "user"]
+    assert len(users) == len(FAULT_LINES)
+    assert seed.audio_items == tuple(u["id"] for u in users)
+    for user in users:
+        start_ms, end_ms = failed_transcripts.spans[user["id"]]
+        expected = bytes(failed_transcripts.sent_audio[start_ms * BYTES_PER_MS : end_ms * BYTES_PER_MS])
+        got = base64.b64decode(user["content"][0]["audio"])
+        assert len(got) == len(expected) > 24000  # over half a second of speech
+        assert got == expected
+    kinds = [i["type"] for i in seed.items]
+    assert kinds.count("function_call") == kinds.count("function_call_output") == 2
+    assert_valid_chain(seed.items)
+
+
+@pytest.mark.slow
+def test_a_torn_a_corrupt_and_a_still_growing_journal_still_resume(demo: Path, tmp_path: Path) -> None:
+    data = demo.read_bytes()
+    torn = tmp_path / "torn.rtpj"
+    torn.write_bytes(data[: len(data) * 2 // 3 + 7])
+    seed = load_resume(torn)
+    assert seed.parent["ended"] is None  # it crashed: no session.ending was read
+    assert len(seed.notices) == 1 and "torn tail" in seed.notices[0]
+    assert len(seed.items) >= 4
+    assert "did not end cleanly" in seed.describe()
+    assert_valid_chain(seed.items)
+
+    corrupt = bytearray(data)
+    middle = len(data) // 2
+    corrupt[middle : middle + 16] = bytes(b ^ 0x5A for b in corrupt[middle : middle + 16])
+    (tmp_path / "corrupt.rtpj").write_bytes(bytes(corrupt))
+    damaged = load_resume(tmp_path / "corrupt.rtpj")
+    assert any("skipped" in n for n in damaged.notices)
+    assert damaged.parent["ended"] == "end of input"
+    assert_valid_chain(damaged.items)
+
+
+def test_not_a_journal_or_no_conversation_is_one_line(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    empty = tmp_path / "empty.rtpj"
+    with JournalWriter(empty, make_header({"model": "gpt-realtime"})):
+        pass
+    for path, words in [(tmp_path / "missing.rtpj", "no such file"), (text, "cannot resume from"), (empty, "holds no conversation")]:
+        with pytest.raises(ResumeError) as caught:
+            load_resume(path)
+        message = str(caught.value)
+        assert words in message and "\n" not in message
+        assert isinstance(caught.value, ValueError)
+
+
+def envelope(seq: int, event: Any, source: str = "router") -> Envelope:
+    return Envelope(seq=seq, t_ns=seq * 1_000_000, source=source, cause=None, event=event)
+
+
+def test_a_turn_seeded_as_audio_by_an_earlier_resume_keeps_its_audio(tmp_path: Path) -> None:
+    """A journal that was itself resumed: the user turn it seeded as audio has no speech events in it; its
+    audio is the one in the header's seed (and in the conductor's create)."""
+    pcm = (b"\x10\x00\xf0\xff" * 1200)
+    item = {"id": "item_u1", "type": "message", "role": "user", "content": [{"type": "input_audio", "audio": base64.b64encode(pcm).decode()}]}
+    for where in ("header", "command"):
+        journal = tmp_path / f"{where}.rtpj"
+        header = make_header({"seed": [item]} if where == "header" else {})
+        with JournalWriter(journal, header) as writer:
+            if where == "command":
+                writer.append(envelope(1, commands.item_create("conductor_0002", item, previous_item_id="root"), "conductor"))
+            writer.append(envelope(2, ItemAdded(item_id="item_u1", previous_item_id=None, item_type="message", role="user", status="completed")))
+        seed = load_resume(journal)
+        assert seed.items == [item]
+        assert seed.audio_items == ("item_u1",)
+        assert seed.parent["ended"] is None
+
+
+def test_user_turns_whose_span_was_never_stopped_are_left_out(tmp_path: Path) -> None:
+    journal = tmp_path / "j.rtpj"
+    with JournalWriter(journal, make_header({})) as writer:
+        writer.append(envelope(1, SpeechStarted(item_id="item_u1", audio_start_ms=0)))
+        writer.append(envelope(2, ItemAdded(item_id="item_u1", item_type="message", role="user", status="completed")))
+        writer.append(envelope(3, ItemAdded(item_id="item_u2", previous_item_id="item_u1", item_type="message", role="user", text="typed")))
+    seed = load_resume(journal)
+    assert [i["id"] for i in seed.items] == ["item_u2"]
+    assert seed.plan.skipped[0].item_id == "item_u1"
+
+
+# -- the uploader's behaviour, replayed: where each chunk landed on which connection -------------------------
+
+
+def chunks(line: _AudioLine, start: int, count: int, size: int = 40 * BYTES_PER_MS) -> list[tuple[int, int, bytes] | None]:
+    return [line.chunk(seq, bytes([seq % 256]) * size) for seq in range(start, start + count)]
+
+
+def test_nothing_is_sent_before_the_session_is_ready_nor_what_the_bus_dropped() -> None:
+    line = _AudioLine(5000, unsent=frozenset({12}))
+    assert chunks(line, 1, 3) == [None, None, None]
+    line.control("session.ready", {"session_id": "s"})
+    placed = chunks(line, 10, 4)
+    assert [(p[0], p[1]) if p else None for p in placed] == [(0, 0), (0, 1920), None, (0, 3840)]
+
+
+def test_audio_held_while_disconnected_goes_first_on_the_new_connection_bounded_to_the_buffer() -> None:
+    line = _AudioLine(100)  # 100 ms: two and a half chunks
+    line.control("session.ready", {"session_id": "s"})
+    chunks(line, 1, 2)
+    line.control("connection.lost", {"reason": "closed", "reconnecting": True})
+    assert chunks(line, 3, 4) == [None] * 4
+    sent = line.control("connection.reseeded", {"items": []})
+    assert [(c, off, pcm[0]) for c, off, pcm in sent] == [(1, 0, 5), (1, 1920, 6)]  # the oldest two dropped
+    after = line.chunk(7, b"\x07" * 1920)
+    assert after is not None and after[:2] == (1, 3840)
+    # a recycle holds from its request; a resume's reseed (nothing held) starts no new connection
+    line.control("connection.reconnect_requested", {"attempt": 1, "delay_ms": 0, "recycle": True})
+    assert line.chunk(8, b"\x08" * 1920) is None
+    assert [(c, off) for c, off, _ in line.control("connection.reseeded", {})] == [(2, 0)]
+    assert line.control("connection.reseeded", {}) == [] and line.connection == 2
+    # a loss that ends the call holds nothing
+    line.control("connection.lost", {"reason": "closed", "reconnecting": False})
+    placed = line.chunk(9, b"\x09" * 1920)
+    assert placed is not None and placed[:2] == (2, 1920)
+
+
+def test_a_reconnected_turn_is_cut_from_its_own_connection(tmp_path: Path) -> None:
+    """speech_started/stopped count from each connection's first sample: a turn on the second connection is
+    cut from the audio that connection was sent (the held chunks first)."""
+    from events.audio import AudioChunk
+    from events.connection import ConnectionLost, ConversationReseeded
+    from events.playback import SessionReady
+    from events.transcripts import TranscriptUnavailable
+
+    journal = tmp_path / "j.rtpj"
+    seq = iter(range(1, 10_000))
+    chunk_bytes = 40 * BYTES_PER_MS
+    with JournalWriter(journal, make_header({"reconnect_buffer_ms": 5000})) as writer:
+        def put(event: Any, source: str = "router") -> None:
+            writer.append(envelope(next(seq), event, source))
+
+        put(SessionReady(session_id="sess_1"), "conductor")
+        for i in range(10):
+            put(AudioChunk(index=i, pcm=bytes([i]) * chunk_bytes), "capture")
+        put(ConnectionLost(reason="closed (1006)", code=1006, reconnecting=True), "conductor")
+        for i in range(10, 15):
+            put(AudioChunk(index=i, pcm=bytes([i]) * chunk_bytes), "capture")
+        put(ConversationReseeded(items=()), "conductor")
+        for i in range(15, 20):
+            put(AudioChunk(index=i, pcm=bytes([i]) * chunk_bytes), "capture")
+        # on the new connection: chunks 10..14 are at 0..200 ms, 15..19 at 200..400 ms
+        put(SpeechStarted(item_id="item_u9", audio_start_ms=160))
+        put(SpeechStopped(item_id="item_u9", audio_end_ms=240))
+        put(ItemAdded(item_id="item_u9", item_type="message", role="user", status="completed"))
+        put(TranscriptUnavailable(item_id="item_u9", reason="failed"), "transcripts")
+    seed = load_resume(journal)
+    audio = base64.b64decode(seed.items[0]["content"][0]["audio"])
+    assert audio == bytes([14]) * chunk_bytes + bytes([15]) * chunk_bytes
