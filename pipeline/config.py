@@ -22,6 +22,14 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from pipeline.models import (
+    DEFAULT_REALTIME_MODEL,
+    DEFAULT_SUMMARY_MODEL,
+    DEFAULT_TRANSCRIPTION_MODEL,
+    REASONING_REALTIME,
+    is_reasoning_realtime,
+)
+
 DEFAULT_INSTRUCTIONS = (
     "You are a friendly, concise voice assistant. Answer in short spoken sentences. "
     "Use the tools when the user asks for the weather, the time, or a reminder."
@@ -34,6 +42,8 @@ SERVER_SCHEMES = ("ws", "wss", "http", "https")
 INPUT_CHOICES = ("script", "mic")
 SAMPLE_RATES = (24000,)  # the GA Realtime API's audio/pcm is 24 kHz only (realtime-protocol.md)
 MODALITIES = (("audio",), ("text",))  # one of them, never both (the API rejects the pair)
+REASONING_EFFORTS = ("minimal", "low", "medium", "high", "xhigh")  # the SDK's RealtimeReasoningEffort
+TRUNCATION_CHOICES = ("auto", "disabled")  # or retention_ratio:R
 
 # field -> the `rtpipe run` flag that sets it; None: a config-file key only
 FLAGS: dict[str, str | None] = {
@@ -55,10 +65,12 @@ def flag_of(field: str) -> str | None:
 
 
 class ConfigError(ValueError):
-    """A field given a value it cannot take."""
+    """A field given a value it cannot take. ``problem`` is what follows the value in the one line the user
+    sees: ``must be <allowed>``, unless the value is fine alone and wrong beside another field."""
 
-    def __init__(self, field: str, value: object, allowed: str) -> None:
-        super().__init__(f"{field} = {show(value)}: must be {allowed}")
+    def __init__(self, field: str, value: object, allowed: str, *, problem: str | None = None) -> None:
+        self.problem = problem or f"must be {allowed}"
+        super().__init__(f"{field} = {show(value)}: {self.problem}")
         self.field = field
         self.value = value
         self.allowed = allowed
@@ -228,6 +240,24 @@ def _tags(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
             raise ConfigError(attribute.name, value, allowed)
 
 
+def retention_ratio(value: str) -> float | None:
+    """R of ``retention_ratio:R`` when R is a number in (0, 1], else None (also for any other text)."""
+    kind, sep, ratio = value.partition(":")
+    if kind.strip() != "retention_ratio" or not sep:
+        return None
+    try:
+        number = float(ratio)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and 0 < number <= 1 else None
+
+
+def _truncation(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    allowed = "auto, disabled, or retention_ratio:R with R a number greater than 0 and at most 1"
+    if not isinstance(value, str) or (value not in TRUNCATION_CHOICES and retention_ratio(value) is None):
+        raise ConfigError(attribute.name, value, allowed)
+
+
 def _rate(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not _is_int(value) or value not in SAMPLE_RATES:
         raise ConfigError(attribute.name, value, " or ".join(map(str, SAMPLE_RATES)) + " (the Realtime API's PCM rate)")
@@ -241,7 +271,7 @@ _S = " seconds"
 class RunConfig:
     # connection
     server: str = attrs.field(default="auto", validator=_server)  # auto | local | URL (ws(s):// or http(s):// base)
-    model: str = attrs.field(default="gpt-realtime", validator=_text)
+    model: str = attrs.field(default=DEFAULT_REALTIME_MODEL, validator=_text)  # pipeline/models.py: why this one
     api_key: str | None = attrs.field(default=None, repr=False, validator=_optional(_any_text))
     # a call outlives its connection (issue 12): reconnect with bounded exponential backoff, re-seed from the
     # conversation, renew the session before the server's maximum duration, or resume an earlier call
@@ -255,10 +285,16 @@ class RunConfig:
     )
     resume: Path | None = attrs.field(default=None, validator=_journal)  # seed from an earlier call's journal
     # session
+    # reasoning realtime models only (pipeline.models.is_reasoning_realtime); None: not sent, the server decides
+    reasoning_effort: str | None = attrs.field(default=None, validator=_optional(_choice(*REASONING_EFFORTS)))
+    parallel_tool_calls: bool | None = attrs.field(default=None, validator=_optional(_flag))
+    # the server's context trimming when the conversation outgrows the model's window (the summariser, far
+    # below that window, normally keeps it from ever acting): auto | disabled | retention_ratio:R
+    truncation: str = attrs.field(default="auto", validator=_truncation)
     voice: str = attrs.field(default="shimmer", validator=_text)
     instructions: str = attrs.field(default=DEFAULT_INSTRUCTIONS, validator=_any_text)
     output_modalities: tuple[str, ...] = attrs.field(default=("audio",), validator=_modalities)
-    transcription_model: str = attrs.field(default="gpt-4o-transcribe", validator=_text)
+    transcription_model: str = attrs.field(default=DEFAULT_TRANSCRIPTION_MODEL, validator=_text)
     transcription_language: str = attrs.field(default="en", validator=_text)
     vad_threshold: float = attrs.field(default=0.5, converter=_to_float, validator=_number(0.0, 1.0))
     vad_prefix_padding_ms: int = attrs.field(default=300, validator=_whole(0, 10_000, _MS))
@@ -283,7 +319,7 @@ class RunConfig:
     summary_enabled: bool = attrs.field(default=True, validator=_flag)
     summary_trigger: int = attrs.field(default=2000, validator=_whole(1, 1_000_000, " tokens"))
     keep_last_turns: int = attrs.field(default=2, validator=_whole(0, 1000))
-    summary_model: str = attrs.field(default="gpt-4o-mini", validator=_text)
+    summary_model: str = attrs.field(default=DEFAULT_SUMMARY_MODEL, validator=_text)  # a chat-completions model
     summary_language: str = attrs.field(default="French", validator=_text)
     summary_style: str = attrs.field(default="paragraph", validator=_choice(*SUMMARY_STYLES))
     summary_timeout_s: float = attrs.field(default=30.0, converter=_to_float, validator=_number(0, 3600, above=True, unit=_S))
@@ -301,6 +337,24 @@ class RunConfig:
     journal_fsync: str = attrs.field(default="interval:1.0", validator=_fsync)
     overwrite: bool = attrs.field(default=False, validator=_flag)  # an explicit --journal / --output that exists is replaced
     quiet: bool = attrs.field(default=False, validator=_flag)
+
+    def __attrs_post_init__(self) -> None:
+        """Settings only some models take, checked against the model (each is valid alone)."""
+        if is_reasoning_realtime(self.model):
+            return
+        takers = ", ".join(sorted(REASONING_REALTIME))
+        for field in ("reasoning_effort", "parallel_tool_calls"):
+            value = getattr(self, field)
+            if value is not None:
+                problem = f"model {self.model} does not take it (only the reasoning realtime models do: {takers})"
+                raise ConfigError(field, value, f"unset for model {self.model}", problem=problem)
+
+    def truncation_object(self) -> str | dict[str, Any]:
+        """``truncation`` as the GA session takes it: ``"auto"``, ``"disabled"`` or a retention-ratio object."""
+        ratio = retention_ratio(self.truncation)
+        if ratio is None:
+            return self.truncation
+        return {"type": "retention_ratio", "retention_ratio": ratio}
 
     def for_cores(self) -> dict[str, Any]:
         """The flat, secret-free map handed to cores and written to the journal header."""
@@ -337,5 +391,10 @@ class RunConfig:
             },
             "tool_choice": "auto",
             "tools": tools or [],
+            "truncation": self.truncation_object(),
         }
+        if self.reasoning_effort is not None:
+            session["reasoning"] = {"effort": self.reasoning_effort}
+        if self.parallel_tool_calls is not None:
+            session["parallel_tool_calls"] = self.parallel_tool_calls
         return session

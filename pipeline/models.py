@@ -78,8 +78,13 @@ class Notice:
 
     @property
     def text(self) -> str:
+        return self.line()
+
+    def line(self, setting: str | None = None) -> str:
+        """One line: the model (and the setting that chose it, ``--model``), the date and the replacement."""
+        chosen = f" ({setting})" if setting else ""
         return (
-            f"model {self.model} has an announced shutdown date of {self.date.isoformat()} "
+            f"model {self.model}{chosen} has an announced shutdown date of {self.date.isoformat()} "
             f"(openai SDK model notes); suggested replacement: {self.replacement}"
         )
 

@@ -4,6 +4,8 @@ Every knob is a flag and a key of the optional TOML config file (``--config``). 
 field names: the long flag names with underscores, except ``script`` (``--say``: a list of lines),
 ``tool_specs`` (``--tools``: a list), ``builtin_tools = false`` (``--no-builtin-tools``) and
 ``summary_enabled = false`` (``--no-summary``); ``sample_rate`` and ``output_modalities`` are keys only.
+``--reasoning-effort`` and ``--parallel-tool-calls`` are refused with a model that does not take them, and a
+model with an announced shutdown (``pipeline/models.py``) gets one warning line on stderr before the session.
 Precedence: flag > config file > default. Every value is checked before anything starts: a bad one is one
 line naming the flag (or the file's key), the value and what is allowed, exit 2, and nothing is journaled.
 ``OPENAI_API_KEY`` selects OpenAI unless ``--server local``; the key is read from the environment only,
@@ -95,6 +97,8 @@ def _where(field: str, value: object, from_flags: set[str], config_path: str | N
     config file did."""
     flag = flag_of(field)
     if field in from_flags and flag is not None:
+        if isinstance(value, bool) and not flag.startswith("--no-"):  # --parallel-tool-calls / --no-...
+            return flag if value else "--no-" + flag.removeprefix("--")
         return f"{flag} {_flag_value(value)}"
     return f"{field} = {show(value)}" + (f" (in {config_path})" if config_path else "")
 
@@ -127,7 +131,7 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
     try:
         config = RunConfig(**values, api_key=api_key)
     except ConfigError as exc:
-        raise UsageError(f"{_where(exc.field, exc.value, from_flags, args.config)}: must be {exc.allowed}") from None
+        raise UsageError(f"{_where(exc.field, exc.value, from_flags, args.config)}: {exc.problem}") from None
     if config.input not in ("script", "mic"):
         where = _where("input", config.input, from_flags, args.config)
         path = Path(config.input)
@@ -142,6 +146,22 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         if not config.resume.is_file():
             raise UsageError(f"{where}: not a file (give the journal of the call to continue)")
     return config
+
+
+def model_warnings(config: RunConfig) -> list[str]:
+    """One line per chosen model with an announced shutdown (the date and the suggested replacement), from
+    the one table in ``pipeline/models.py``; the summary model only when the summariser runs."""
+    from pipeline.models import REALTIME_MODELS, SUMMARY_MODELS, TRANSCRIPTION_MODELS, shutdown_notice
+
+    chosen = [("model", REALTIME_MODELS), ("transcription_model", TRANSCRIPTION_MODELS)]
+    if config.summary_enabled:
+        chosen.append(("summary_model", SUMMARY_MODELS))
+    lines = []
+    for field, table in chosen:
+        notice = shutdown_notice(getattr(config, field), table)
+        if notice is not None:
+            lines.append(f"rtpipe run: warning: {notice.line(flag_of(field))}")
+    return lines
 
 
 def load_price_overrides(prices_path: str | None) -> Prices | None:
@@ -174,6 +194,8 @@ def ledger_for(recorded: Journal, prices: Prices | None) -> Ledger:
 def handle(args: argparse.Namespace) -> int:
     config = build_config(args)
     prices = load_price_overrides(config.prices)
+    for line in model_warnings(config):  # stderr, even with --quiet: it warns of a call that will fail
+        print(line, file=sys.stderr)
 
     import trio
 
@@ -231,13 +253,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument("--chunk-ms", type=int, metavar="MS", help=f"capture chunk length, 10..1000 ms (default {d.chunk_ms})")
     g.add_argument("--fast", action="store_true", default=None,
                    help="do not pace audio in real time (tests, benches; default: real time)")
-    g.add_argument("--quiet", action="store_true", default=None, help="print nothing but errors (default: print)")
+    g.add_argument("--quiet", action="store_true", default=None, help="print nothing but errors and model shutdown warnings (default: print)")
     g.add_argument("--config", metavar="FILE.toml",
                    help="TOML file whose keys are these flags' names with underscores (see the README; default: none)")
     s = p.add_argument_group("server and session")
     s.add_argument("--server", help="auto (OpenAI with OPENAI_API_KEY, else local), local, or a ws(s):// or http(s):// URL "
                    f"(default {d.server})")
     s.add_argument("--model", help=f"realtime model (default {d.model})")
+    s.add_argument("--reasoning-effort", metavar="EFFORT",
+                   help="reasoning effort of a reasoning realtime model (gpt-realtime-2, gpt-realtime-2.1, "
+                   "gpt-realtime-2.1-mini): minimal, low, medium, high or xhigh; refused for other models "
+                   "(default: not sent, the server's own)")
+    s.add_argument("--parallel-tool-calls", action=argparse.BooleanOptionalAction, default=None,
+                   help="let a reasoning realtime model call several tools in one response, or not; refused for "
+                   "other models (default: not sent, the server's own)")
     s.add_argument("--voice", help=f"assistant voice (default {d.voice})")
     s.add_argument("--instructions", help="system instructions of the session (default: a concise voice assistant "
                    "that uses its tools)")
@@ -295,6 +324,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help=f"style of the summary (default {d.summary_style})")
     u.add_argument("--summary-timeout-s", type=float, metavar="SECONDS",
                    help=f"bound on one summary request, more than 0, at most 3600 s (default {d.summary_timeout_s:g})")
+    u.add_argument("--truncation", metavar="auto|disabled|retention_ratio:R",
+                   help="the server's own trimming when the conversation outgrows the model's window: auto, "
+                   "disabled (an error instead), or retention_ratio:R (0 < R <= 1, trim down to that fraction); "
+                   f"the summariser normally keeps the window far below it (default {d.truncation})")
     u.add_argument("--prices", metavar="FILE.toml",
                    help="override the price table of the cost ledger (default: the built-in prices)")
     m = p.add_argument_group("tracing (Maxim with MAXIM_API_KEY and MAXIM_LOG_REPO_ID, else <journal>.trace.jsonl)")

@@ -66,9 +66,14 @@ BAD_FLAGS: dict[str, list[str]] = {
     "--reconnect-buffer-ms": ["-1", "60001", "abc"],
     "--max-session-minutes": ["0", "-1", "61", "nan", "inf", "abc"],
     "--resume": ["", "missing.rtpj", "."],
+    "--reasoning-effort": ["", "none", "max", "HIGH", " low"],
+    "--truncation": ["", "sometimes", "Auto", "retention_ratio", "retention_ratio:", "retention_ratio:0",
+                     "retention_ratio:1.5", "retention_ratio:-0.5", "retention_ratio:nan", "retention_ratio:inf",
+                     "retention_ratio:x", "ratio:0.5"],
 }
 # flags that take no value, or whose every value is valid
-NO_BAD_VALUE = {"--help", "--fast", "--quiet", "--overwrite", "--no-builtin-tools", "--no-summary", "--no-reconnect", "--instructions"}
+NO_BAD_VALUE = {"--help", "--fast", "--quiet", "--overwrite", "--no-builtin-tools", "--no-summary", "--no-reconnect", "--instructions",
+                "--parallel-tool-calls", "--no-parallel-tool-calls"}  # these two: with a model that takes them (below)
 
 # config key -> bad TOML values; every RunConfig field but api_key is here
 BAD_KEYS: dict[str, list[str]] = {
@@ -118,6 +123,10 @@ BAD_KEYS: dict[str, list[str]] = {
     "reconnect_buffer_ms": ["-1", "60001", '"5000"'],
     "max_session_minutes": ["0", "61", "nan", '"55"'],
     "resume": ['""', "1", '"missing.rtpj"'],
+    "reasoning_effort": ['"none"', '"max"', '""', "1", "true"],
+    "parallel_tool_calls": ['"yes"', "1", '"true"'],
+    "truncation": ['"sometimes"', '""', '"retention_ratio:0"', '"retention_ratio:1.01"', '"retention_ratio"', "0.5", "true",
+                   "{ type = \"retention_ratio\", retention_ratio = 0.5 }"],
 }
 
 
@@ -343,3 +352,64 @@ def test_a_bad_price_file_is_refused_before_the_session_and_named_once(
     err = capsys.readouterr().err
     assert err.startswith("rtpipe run: --prices prices.toml: not valid TOML") and err.count("prices.toml") == 1
     assert [p.name for p in workdir.iterdir()] == ["prices.toml"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--model", "gpt-realtime", "--reasoning-effort", "low"],
+         "rtpipe run: --reasoning-effort low: model gpt-realtime does not take it (only the reasoning realtime models "
+         "do: gpt-realtime-2, gpt-realtime-2.1, gpt-realtime-2.1-mini)"),
+        (["--model", "gpt-realtime-1.5", "--parallel-tool-calls"],
+         "rtpipe run: --parallel-tool-calls: model gpt-realtime-1.5 does not take it (only the reasoning realtime "
+         "models do: gpt-realtime-2, gpt-realtime-2.1, gpt-realtime-2.1-mini)"),
+        (["--no-parallel-tool-calls", "--model", "gpt-realtime-mini"],
+         "rtpipe run: --no-parallel-tool-calls: model gpt-realtime-mini does not take it (only the reasoning "
+         "realtime models do: gpt-realtime-2, gpt-realtime-2.1, gpt-realtime-2.1-mini)"),
+        (["--truncation", "retention_ratio:0"],
+         "rtpipe run: --truncation retention_ratio:0: must be auto, disabled, or retention_ratio:R with R a number "
+         "greater than 0 and at most 1"),
+        (["--reasoning-effort", "none"],
+         "rtpipe run: --reasoning-effort none: must be one of minimal, low, medium, high, xhigh"),
+    ],
+)  # fmt: skip
+def test_model_settings_are_refused_in_one_line_naming_the_flag_and_the_model(
+    argv: list[str], line: str, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(["run", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert err == line + "\n" and out == ""
+    assert list(workdir.iterdir()) == []
+
+
+def test_a_config_file_setting_the_model_refuses_reasoning_from_the_file(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "run.toml").write_text('model = "gpt-realtime"\nreasoning_effort = "high"\n')
+    assert run_cli(["run", "--config", "run.toml"]) == 2
+    assert capsys.readouterr().err == (
+        'rtpipe run: reasoning_effort = "high" (in run.toml): model gpt-realtime does not take it (only the '
+        "reasoning realtime models do: gpt-realtime-2, gpt-realtime-2.1, gpt-realtime-2.1-mini)\n"
+    )
+
+
+def test_model_settings_pass_for_a_reasoning_model_and_reach_the_session(workdir: Path) -> None:
+    from pipeline.commands.run_cmd import build_config
+
+    parser = build_parser(["run"])
+    default = build_config(parser.parse_args(["run"]), environ={})
+    assert (default.reasoning_effort, default.parallel_tool_calls, default.truncation) == (None, None, "auto")
+    session = default.session_object()
+    assert "reasoning" not in session and "parallel_tool_calls" not in session and session["truncation"] == "auto"
+
+    argv = ["run", "--model", "gpt-realtime-2.1-mini-2026-06-01", "--reasoning-effort", "xhigh",
+            "--no-parallel-tool-calls", "--truncation", "retention_ratio:0.8"]  # fmt: skip
+    config = build_config(parser.parse_args(argv), environ={})
+    session = config.session_object()
+    assert session["reasoning"] == {"effort": "xhigh"} and session["parallel_tool_calls"] is False
+    assert session["truncation"] == {"type": "retention_ratio", "retention_ratio": 0.8}
+    cores = config.for_cores()  # flat, for the journal header and replay
+    assert (cores["reasoning_effort"], cores["parallel_tool_calls"], cores["truncation"]) == ("xhigh", False, "retention_ratio:0.8")
+    (workdir / "run.toml").write_text('truncation = "disabled"\nparallel_tool_calls = true\n')
+    from_file = build_config(parser.parse_args(["run", "--config", "run.toml"]), environ={})
+    assert from_file.session_object()["truncation"] == "disabled" and from_file.parallel_tool_calls is True
