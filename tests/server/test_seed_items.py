@@ -1,0 +1,177 @@
+"""Re-seeding a conversation on a new connection (the contract's seed item shapes) over a real loopback WebSocket:
+every shape is accepted with conversation.item.added/done under its client id in the chained order, billed in
+the next response's usage with the real accounting, and heard by the brain (user audio through the recogniser)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+import trio
+from trio_websocket import open_websocket_url
+
+from pipeline.server.usage import text_tokens
+from tests.server.conftest import StartServer
+from tests.server.support import Client, FakeSpeech, silence, tone
+from tests.server.test_realtime_ws import WEATHER_TOOL
+
+SUMMARY = "The user asked about lighthouses in Brittany and then about the weather in Paris."
+WEATHER_OUTPUT = json.dumps({"location": "Paris", "temperature": "18°C", "condition": "sunny"})
+
+
+def seed_items(audio: bytes | None = None) -> list[dict[str, Any]]:
+    """One item of each shape, as `pipeline.projections.seed.build_seed` makes them."""
+    user_audio: dict[str, Any] = {
+        "id": "item_u2", "type": "message", "role": "user",
+        "content": [{"type": "input_audio", "audio": base64.b64encode(audio or tone(1500)).decode()}],
+    }  # fmt: skip
+    return [
+        {"id": "sum_001", "type": "message", "role": "system", "content": [{"type": "input_text", "text": SUMMARY}]},
+        {"id": "item_u1", "type": "message", "role": "user", "content": [{"type": "input_text", "text": "what is the weather in Paris"}]},
+        {"id": "item_f1", "type": "function_call", "call_id": "call_abc123", "name": "get_weather", "arguments": '{"location": "Paris"}'},
+        {"id": "item_o1", "type": "function_call_output", "call_id": "call_abc123", "output": WEATHER_OUTPUT},
+        {"id": "item_a1", "type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "The weather in Paris is sunny at 18°C."}]},
+        user_audio,
+    ]  # fmt: skip
+
+
+async def reseed(client: Client, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Create `items` chained from the root, as the conductor does; return the conversation.item.done events."""
+    previous = "root"
+    for index, item in enumerate(items):
+        await client.send({"type": "conversation.item.create", "event_id": f"seed_{index}", "previous_item_id": previous, "item": item})
+        previous = item["id"]
+    done = []
+    for _ in items:
+        event, seen = await client.until("conversation.item.done")
+        assert not [e for e in seen if e["type"] == "error"], seen
+        done.append(event)
+    return done
+
+
+async def connect(server: Any, model: str = "gpt-realtime") -> Any:
+    return open_websocket_url(f"{server.realtime_url}?model={model}")
+
+
+@pytest.mark.parametrize("model", ["gpt-realtime", "gpt-realtime-2.1"])
+async def test_every_seed_shape_is_accepted_in_order(start_server: StartServer, fake_speech: FakeSpeech, model: str) -> None:
+    fake_speech.heard = ["tell me about lighthouses"]
+    server = await start_server()
+    with trio.fail_after(10):
+        async with await connect(server, model) as ws:
+            client = Client(ws)
+            await client.recv()
+            await client.send({"type": "session.update", "session": {"type": "realtime", "tools": [WEATHER_TOOL]}})
+            await client.until("session.updated")
+            items = seed_items()
+            done = await reseed(client, items)
+            added = [e for e in client.received if e["type"] == "conversation.item.added"]
+            assert [e["item"]["id"] for e in added] == [e["item"]["id"] for e in done] == [i["id"] for i in items]
+            assert [e["previous_item_id"] for e in done] == [None, *[i["id"] for i in items[:-1]]]
+            shown = {e["item"]["id"]: e["item"] for e in done}
+            assert shown["sum_001"]["role"] == "system" and shown["sum_001"]["content"][0]["text"] == SUMMARY
+            assert shown["item_f1"] == {**shown["item_f1"], "type": "function_call", "call_id": "call_abc123", "name": "get_weather",
+                                        "arguments": '{"location": "Paris"}', "status": "completed"}  # fmt: skip
+            assert shown["item_o1"]["output"] == WEATHER_OUTPUT and shown["item_o1"]["call_id"] == "call_abc123"
+            assert shown["item_a1"]["content"] == [{"type": "output_text", "text": "The weather in Paris is sunny at 18°C."}]
+            # user audio: its bytes are not echoed; the transcript stays null (transcription is off)
+            assert shown["item_u2"]["content"] == [{"type": "input_audio", "transcript": None}]
+            await client.send({"type": "conversation.item.retrieve", "item_id": "item_u2"})
+            retrieved, _ = await client.until("conversation.item.retrieved")
+            assert base64.b64decode(retrieved["item"]["content"][0]["audio"]) == tone(1500)
+
+
+async def test_seeded_items_are_billed_with_the_real_accounting(start_server: StartServer, fake_speech: FakeSpeech) -> None:
+    fake_speech.heard = ["tell me about lighthouses"]
+    server = await start_server()
+    with trio.fail_after(10):
+        async with await connect(server) as ws:
+            client = Client(ws)
+            created = await client.recv()
+            instructions = created["session"]["instructions"]
+            items = seed_items()
+            await reseed(client, items)
+            await client.send({"type": "response.create", "response": {"output_modalities": ["text"], "tools": []}})
+            done, _ = await client.until("response.done")
+            usage = done["response"]["usage"]
+            texts = [SUMMARY, "what is the weather in Paris", 'get_weather{"location": "Paris"}', WEATHER_OUTPUT,
+                     "The weather in Paris is sunny at 18°C."]  # fmt: skip
+            expected_text = text_tokens(instructions) + sum(text_tokens(t) for t in texts)
+            assert usage["input_token_details"]["text_tokens"] == expected_text
+            assert usage["input_token_details"]["audio_tokens"] == 15  # 1.5 s of user audio at 10 tokens/s
+            assert usage["input_tokens"] == expected_text + 15
+            assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+
+
+@pytest.mark.parametrize("model", ["gpt-realtime", "gpt-realtime-2.1"])
+async def test_what_did_we_talk_about_first_reads_the_seeded_summary(start_server: StartServer, fake_speech: FakeSpeech, model: str) -> None:
+    fake_speech.heard = ["tell me about lighthouses"]
+    server = await start_server()
+    with trio.fail_after(10):
+        async with await connect(server, model) as ws:
+            client = Client(ws)
+            await client.recv()
+            await reseed(client, seed_items())
+            await client.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user",
+                               "content": [{"type": "input_text", "text": "what did we talk about at the beginning"}]}})  # fmt: skip
+            await client.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+            done, _ = await client.until("response.done")
+            answer = done["response"]["output"][-1]["content"][0]["text"]
+            assert answer.startswith("The conversation started with this: The user asked about lighthouses in Brittany")
+
+
+async def test_without_a_summary_the_first_seeded_user_words_are_read_back(start_server: StartServer, fake_speech: FakeSpeech) -> None:
+    """The first user turn was seeded as audio only (no transcript): the brain hears it through the recogniser."""
+    fake_speech.heard = ["my cat is called Felix"]
+    server = await start_server()
+    with trio.fail_after(10):
+        async with await connect(server) as ws:
+            client = Client(ws)
+            await client.recv()
+            audio = {"id": "item_u0", "type": "message", "role": "user",
+                     "content": [{"type": "input_audio", "audio": base64.b64encode(silence(100) + tone(900)).decode()}]}  # fmt: skip
+            later = {"id": "item_u1", "type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
+            await reseed(client, [audio, later])
+            await client.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user",
+                               "content": [{"type": "input_text", "text": "what did I say first"}]}})  # fmt: skip
+            await client.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+            done, _ = await client.until("response.done")
+            assert done["response"]["output"][-1]["content"][0]["text"] == "You first said: my cat is called Felix"
+
+
+async def test_a_reseeded_tool_output_gets_its_answer(start_server: StartServer) -> None:
+    """The response that was lost with the old connection: after the seed, one response.create speaks the output."""
+    server = await start_server()
+    with trio.fail_after(10):
+        async with await connect(server) as ws:
+            client = Client(ws)
+            await client.recv()
+            await client.send({"type": "session.update", "session": {"type": "realtime", "tools": [WEATHER_TOOL], "output_modalities": ["text"]}})
+            await client.until("session.updated")
+            await reseed(client, seed_items()[1:4])  # user turn, the call, its output
+            await client.send({"type": "response.create"})
+            done, _ = await client.until("response.done")
+            assert done["response"]["output"][-1]["content"][0]["text"] == "The weather in Paris is sunny at 18°C."
+
+
+@pytest.mark.slow
+async def test_seeded_audio_is_heard_by_the_real_recogniser(start_server: StartServer) -> None:
+    from pipeline.audio.tts import synthesize
+
+    server = await start_server(real_speech=True)
+    with trio.fail_after(120):
+        speech = await trio.to_thread.run_sync(lambda: synthesize("my cat is called Felix", voice="en-us"))
+        async with await connect(server) as ws:
+            client = Client(ws)
+            await client.recv()
+            audio = {"id": "item_u0", "type": "message", "role": "user",
+                     "content": [{"type": "input_audio", "audio": base64.b64encode(silence(200) + speech + silence(300)).decode()}]}  # fmt: skip
+            await reseed(client, [audio])
+            await client.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user",
+                               "content": [{"type": "input_text", "text": "what did we talk about first"}]}})  # fmt: skip
+            await client.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+            done, _ = await client.until("response.done")
+            answer = done["response"]["output"][-1]["content"][0]["text"].lower()
+            assert answer.startswith("you first said:") and "cat" in answer and "felix" in answer
