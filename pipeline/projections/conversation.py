@@ -19,9 +19,21 @@ What it folds, and from which events:
   conversation (once summarised and deleted, there is nothing left to fill in and it is ignored); assistant text from ``AssistantTextDelta``/``AssistantTextDone`` (and the
   final ``ItemDone``); tool calls from ``FunctionCallRequested``; tool outputs from our own
   ``conversation.item.create`` commands (``ClientCommand``) or the item.
-* interruption: ``ItemTruncated``, an ``ItemDone`` with status ``incomplete``, or a ``ResponseDone`` that
-  ends an item still streaming with a status other than ``completed``. The server trims the transcript of
-  a truncated item; the projection keeps what it has and marks the turn ``interrupted``.
+* interruption: ``ItemTruncated``, an ``ItemDone`` with status ``incomplete``, a ``ResponseDone`` that
+  ends an item still streaming with a status other than ``completed``, or a ``ConnectionLost`` naming the
+  item's response in ``interrupted`` (it can never finish). The server trims the transcript of a truncated
+  item; the projection keeps what it has and marks the turn ``interrupted``.
+* everything is keyed by item, never by response: one response can carry several message items (a spoken
+  preamble, then the answer) and function calls, in any order. Which response produced an item is learnt
+  from ``OutputItemAdded`` (and the text deltas and function calls, which name it), so that a cancelled or
+  lost response interrupts exactly its own items that were still streaming, and not the ones it had
+  finished (a preamble that was said in full stays ``resolved``).
+* re-seeding (issue 12): after a reconnect the conversation is created again on the new connection with the
+  same item ids (``ReseedPlanned`` lists them). An ``ItemAdded`` for an item already held is that item
+  coming back: the entry is kept as it is (text, status, late flag), moved only if it now stands before the
+  item the server names as its predecessor, and never counted again in ``totals``. A planned item the
+  projection never held (``--resume``: the conversation of another journal) is added with what the item
+  carries, but is not counted either: it is the old conversation, not a new turn of this session.
 * usage: ``ResponseDone`` sets the token window (``usage.total_tokens``), appends to ``usage_history`` and
   counts responses.
 
@@ -46,6 +58,7 @@ import attrs
 
 from events.base import Event
 from events.commands import ClientCommand
+from events.connection import ConnectionLost, ReseedPlanned
 from events.envelope import Envelope
 from events.protocol import (
     AssistantTextDelta,
@@ -55,6 +68,7 @@ from events.protocol import (
     ItemDeleted,
     ItemDone,
     ItemTruncated,
+    OutputItemAdded,
     ResponseDone,
 )
 from events.transcripts import TranscriptLate, TranscriptResolved, TranscriptUnavailable
@@ -77,8 +91,11 @@ PROJECTION_EVENTS: frozenset[type[Event]] = frozenset(
         AssistantTextDelta,
         AssistantTextDone,
         FunctionCallRequested,
+        OutputItemAdded,
         ResponseDone,
         ClientCommand,
+        ConnectionLost,
+        ReseedPlanned,
     }
 )
 
@@ -120,6 +137,7 @@ class _Entry:
     call_id: str | None = None
     detail: str | None = None
     late: bool = False
+    response_id: str | None = None  # the response that produced it (assistant messages, function calls)
 
     def set_text(self, text: str) -> None:
         self.pieces = [text]
@@ -150,6 +168,8 @@ class Conversation:
         self._root_creates: set[str] = set()
         self._append_creates: set[str] = set()
         self._tool_outputs: OrderedDict[str, str] = OrderedDict()  # call_id -> output we sent
+        self._reseeding: set[str] = set()  # ids a re-seed is about to create (ReseedPlanned), until added
+        self._open_items: dict[str, list[str]] = {}  # response not done yet -> its items, in the order learnt
         self.token_window: int | None = None
         self.usage_history: list[ResponseUsage] = []
         self.responses = 0
@@ -168,8 +188,11 @@ class Conversation:
             AssistantTextDelta: self._on_item_fact,
             AssistantTextDone: self._on_item_fact,
             FunctionCallRequested: self._on_item_fact,
+            OutputItemAdded: self._on_item_fact,
             ResponseDone: self._on_response_done,
             ClientCommand: self._on_command,
+            ConnectionLost: self._on_connection_lost,
+            ReseedPlanned: self._on_reseed_planned,
         }
 
     @classmethod
@@ -230,7 +253,11 @@ class Conversation:
     # -- folding --------------------------------------------------------------------------------------------
 
     def _on_added(self, ev: ItemAdded) -> None:
-        if ev.item_type not in KINDS or ev.item_id in self._entries:
+        if ev.item_type not in KINDS:
+            return
+        if ev.item_id in self._entries:  # a re-seed (or the server saying it twice): the entry stands
+            self._reseeding.discard(ev.item_id)
+            self._reposition(ev.item_id, ev.previous_item_id)
             return
         kind: TurnKind = ev.item_type  # type: ignore[assignment]
         entry = _Entry(role=ev.role or ("tool" if kind == "function_call_output" else "assistant"), kind=kind, status="pending")
@@ -250,7 +277,10 @@ class Conversation:
             if ev.status == "incomplete":
                 entry.status = "interrupted"
         self._entries[ev.item_id] = entry
-        self.totals[entry.role if kind == "message" else kind] += 1
+        if ev.item_id in self._reseeding:  # the old conversation coming back (--resume): not a new turn
+            self._reseeding.discard(ev.item_id)
+        else:
+            self.totals[entry.role if kind == "message" else kind] += 1
         self._place(ev.item_id, ev.previous_item_id, entry.role)
         for fact in self._early.pop(ev.item_id, ()):
             self._on_item_fact(fact)
@@ -264,6 +294,17 @@ class Conversation:
             self._order.append(item_id)
         self._root_creates.discard(item_id)
         self._append_creates.discard(item_id)
+
+    def _reposition(self, item_id: str, previous_item_id: str | None) -> None:
+        """A held item added again after ``previous_item_id``: move it only if it stands before that item now
+        (items the re-seed left out may stay between them; the order of what was seeded is kept)."""
+        self._root_creates.discard(item_id)
+        self._append_creates.discard(item_id)
+        if previous_item_id is None or previous_item_id == item_id or previous_item_id not in self._entries:
+            return
+        if self._order.index(item_id) < self._order.index(previous_item_id):
+            self._order.remove(item_id)
+            self._order.insert(self._order.index(previous_item_id) + 1, item_id)
 
     def _at_root(self, item_id: str, role: str) -> bool:
         if item_id in self._root_creates:
@@ -301,6 +342,10 @@ class Conversation:
             while len(self._early) > MAX_EARLY:
                 self._early.popitem(last=False)
             return
+        if isinstance(ev, OutputItemAdded | AssistantTextDelta | AssistantTextDone | FunctionCallRequested):
+            if entry.response_id is None:
+                entry.response_id = ev.response_id
+                self._open_items.setdefault(ev.response_id, []).append(ev.item_id)
         if isinstance(ev, TranscriptResolved):
             if entry.status != "resolved" and not ev.text.strip():
                 self.totals["empty"] += 1
@@ -356,10 +401,23 @@ class Conversation:
                 output_tokens=_int_or_none(usage.get("output_tokens")),
             )
         )
-        for item_id in ev.output_item_ids:
+        items = dict.fromkeys((*ev.output_item_ids, *self._open_items.pop(ev.response_id, ())))
+        for item_id in items:
             entry = self._entries.get(item_id)
             if entry is not None and entry.status in ("streaming", "pending") and entry.kind == "message":
                 entry.status = "resolved" if ev.status == "completed" else "interrupted"
+
+    def _on_connection_lost(self, ev: ConnectionLost) -> None:
+        """The responses in flight will never finish: their items still streaming are interrupted (a function
+        call whose arguments never completed too); what they had finished stays as it is."""
+        for response_id in ev.interrupted:
+            for item_id in self._open_items.pop(response_id, ()):
+                entry = self._entries.get(item_id)
+                if entry is not None and entry.status in ("streaming", "pending"):
+                    entry.status = "interrupted"
+
+    def _on_reseed_planned(self, ev: ReseedPlanned) -> None:
+        self._reseeding = set(ev.items)  # a new plan replaces an unfinished one (its items never came)
 
     def _on_command(self, ev: ClientCommand) -> None:
         if ev.type != "conversation.item.create":
