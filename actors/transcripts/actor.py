@@ -1,8 +1,9 @@
 """Transcripts actor: every user item ends with exactly one transcript outcome (see core.py).
 
 Consumes: ``ItemAdded`` (user messages), ``InputTranscriptCompleted``/``InputTranscriptFailed``,
-``ItemRetrieved``, ``ItemDeleted``, ``ServerError`` (errors naming its retrieve requests), ``TimerFired`` and
-``SessionEnding``.
+``ItemRetrieved``, ``ItemDeleted``, ``ServerError`` (errors naming its retrieve requests), ``TimerFired``,
+``SessionEnding``, ``ConnectionLost`` (every waiting item gets its outcome) and ``ReseedPlanned`` (the items a
+re-seed creates again are not new turns).
 Emits: ``TranscriptResolved`` / ``TranscriptUnavailable`` (one outcome per user item), ``TranscriptLate`` (a
 transcript that came after a ``timed_out`` / ``session ended`` outcome), ``ClientCommand``
 (``conversation.item.retrieve``, ids ``transcripts_0001``...), and ``TimerRequested``/``TimerCancelled``.
@@ -23,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from actors.transcripts.core import NAME, TranscriptCore
+from events.connection import ConnectionLost, ReseedPlanned
 from events.protocol import (
     InputTranscriptCompleted,
     InputTranscriptFailed,
@@ -47,6 +49,8 @@ CONSUMES = frozenset(
         ServerError,
         TimerFired,
         SessionEnding,
+        ConnectionLost,
+        ReseedPlanned,
     }
 )
 REPLAYABLE = Replayable(name=NAME, consumes=CONSUMES, make_core=TranscriptCore.from_config)

@@ -40,6 +40,14 @@ on the item has its own small state machine, and it ends in exactly one of two o
   answer with text) that arrives after that is published as ``TranscriptLate``, once, so the transcript is
   attached to its item (marked late) instead of being thrown away; it is not a second outcome. Anything else
   about a finished item is ignored.
+* ``ConnectionLost`` ends every item still waiting with ``TranscriptUnavailable(reason="connection lost")`` at
+  once (timers cancelled): the server that would have transcribed it is gone, and waiting on retrieves
+  against a new connection cannot help. Its transcript, should it still come (a recycle's old connection
+  delivers what it had), is a ``TranscriptLate``, as after ``timed_out``.
+* ``ReseedPlanned`` lists the items a new connection (reconnect, recycle, ``--resume``) is about to create with
+  their old ids: the ``ItemAdded`` that follows for each is the old conversation coming back, not a new user
+  turn. An item this core already knows keeps its one outcome; one it never saw (the parent call's, on a
+  ``--resume``) needs none here (its outcome is in the parent journal): nothing is awaited or retrieved.
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ import attrs
 
 from events import commands
 from events.base import Event
+from events.connection import ConnectionLost, ReseedPlanned
 from events.envelope import Envelope
 from events.protocol import (
     InputTranscriptCompleted,
@@ -66,6 +75,7 @@ from events.runtime import SessionEnding, TimerCancelled, TimerFired, TimerReque
 from events.transcripts import (
     LATE_AFTER,
     SESSION_ENDED,
+    UNAVAILABLE_REASONS,
     TranscriptLate,
     TranscriptResolved,
     TranscriptUnavailable,
@@ -75,6 +85,11 @@ NAME = "transcripts"
 # Transcription events for items we have not seen yet; bounded so a server that transcribes items we never
 # hear about (or a bug) cannot grow memory without limit.
 MAX_EARLY = 256
+CONNECTION_LOST = "connection lost"
+# The outcome's reason when the connection is lost. events/transcripts.py is to list "connection lost" among
+# UNAVAILABLE_REASONS and LATE_AFTER (issue 12); until it does, the outcome says "session ended" with the
+# detail "connection lost ..." (the validator would refuse the event otherwise).
+LOST_REASON = CONNECTION_LOST if CONNECTION_LOST in UNAVAILABLE_REASONS else SESSION_ENDED
 
 
 class ItemState(enum.Enum):
@@ -112,6 +127,7 @@ class TranscriptCore:
         self._ended = False
         self._early: OrderedDict[str, InputTranscriptCompleted | InputTranscriptFailed] = OrderedDict()
         self._retrieve_ids: dict[str, str] = {}  # our retrieve event_id -> item_id, while that attempt is live
+        self._seeded: set[str] = set()  # ids a re-seed (reconnect, recycle, --resume) creates again
         self._counter = 0
 
     @classmethod
@@ -151,6 +167,10 @@ class TranscriptCore:
             return self._on_deleted(ev)
         if isinstance(ev, SessionEnding):
             return self._on_session_ending()
+        if isinstance(ev, ConnectionLost):
+            return self._on_connection_lost(ev)
+        if isinstance(ev, ReseedPlanned):
+            self._seeded.update(ev.items)
         return []
 
     def _on_added(self, ev: ItemAdded) -> list[Event]:
@@ -158,7 +178,11 @@ class TranscriptCore:
             return []
         item_id = ev.item_id
         if item_id in self._done or item_id in self._pending:
-            return []  # a repeated added/created for the same item
+            return []  # a repeated added/created for the same item, or a re-seed of one we know
+        if item_id in self._seeded:  # the parent call's item, created again by --resume: not a new turn
+            self._done.add(item_id)
+            self._early.pop(item_id, None)
+            return []
         if ev.text:
             self._done.add(item_id)
             self._early.pop(item_id, None)
@@ -238,6 +262,15 @@ class TranscriptCore:
         for item_id in list(self._pending):  # in the order the items were added
             detail = "the session ended while the item was waiting for its transcript"
             out += self._finish(item_id, TranscriptUnavailable(item_id=item_id, reason=SESSION_ENDED, detail=detail))
+        return out
+
+    def _on_connection_lost(self, ev: ConnectionLost) -> list[Event]:
+        out: list[Event] = []
+        code = f", code {ev.code}" if ev.code is not None else ""
+        detail = f"{CONNECTION_LOST} ({ev.reason}{code}) while the item was waiting for its transcript"
+        for item_id in list(self._pending):  # in the order the items were added
+            out += self._finish(item_id, TranscriptUnavailable(item_id=item_id, reason=LOST_REASON, detail=detail))
+            self._may_be_late.add(item_id)
         return out
 
     # -- steps ----------------------------------------------------------------------------------------------
