@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_REALTIME_MODEL",
     "DEFAULT_SUMMARY_MODEL",
     "DEFAULT_TRANSCRIPTION_MODEL",
+    "DURATION_BILLED_TRANSCRIPTION",
     "REALTIME_MODELS",
     "REASONING_REALTIME",
     "SUMMARY_MODELS",
@@ -60,6 +61,14 @@ DEFAULT_SUMMARY_MODEL = "gpt-5.4-mini"
 # the reasoning realtime models (reasoning.effort, parallel_tool_calls, several items per response)
 REASONING_REALTIME = frozenset({"gpt-realtime-2", "gpt-realtime-2.1", "gpt-realtime-2.1-mini"})
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")  # a dated snapshot: gpt-realtime-2-2026-05-07
+
+# transcription models billed by audio duration, not tokens: their usage in
+# conversation.item.input_audio_transcription.completed is {"type": "duration", "seconds": S}. From the model
+# pages (https://developers.openai.com/api/docs/models/<name>, read 2026-12-02): gpt-transcribe "Transcription
+# audio duration, per minute"; gpt-live-transcribe and gpt-realtime-whisper "Realtime audio duration, per
+# minute"; whisper-1 is per minute too (the embedded server already reports it so). The gpt-4o-*transcribe
+# pages list token prices.
+DURATION_BILLED_TRANSCRIPTION = frozenset({"gpt-transcribe", "gpt-live-transcribe", "gpt-realtime-whisper", "whisper-1"})
 
 _SDK = "openai/types/"
 REALTIME_SOURCE = _SDK + "realtime/realtime_session_create_request.py"  # session.model: values and notes

@@ -352,3 +352,12 @@ def test_a_prices_file_overrides_a_default_model(tmp_path: Path) -> None:
     ledger = Ledger.fold(envs(InputTranscriptCompleted(item_id="u1", transcript="hi", usage={"type": "duration", "seconds": 60.0})),
                          prices=prices)  # fmt: skip
     assert ledger.transcription.cost_usd == pytest.approx(0.01)
+
+
+def test_duration_billed_transcription_models_are_priced_by_the_minute() -> None:
+    from pipeline.models import DURATION_BILLED_TRANSCRIPTION, TRANSCRIPTION_MODELS
+
+    assert DURATION_BILLED_TRANSCRIPTION <= set(TRANSCRIPTION_MODELS)
+    assert DEFAULT_TRANSCRIPTION_MODEL in DURATION_BILLED_TRANSCRIPTION
+    for model in DURATION_BILLED_TRANSCRIPTION & set(DEFAULT_PRICES):
+        assert set(DEFAULT_PRICES[model]) == {"per_minute"}, model
