@@ -3,12 +3,14 @@
 Consumes: the conversation events of the projection (``PROJECTION_EVENTS`` without the text deltas: the
 console prints a reply when it is done, not word by word) and the notices (``NOTICE_EVENTS``: session
 ready/ending/failed, actor failures, drops, server errors, protocol violations, unknown events, unexpected
-closes). Emits nothing: it is an output, not an edge, and has no core to replay.
+closes, and the reconnect lifecycle of actors/console/connection.py: connection lost, reconnect attempt
+failed, reconnected, re-seeded, held audio sent, old connection retired, resumed from a journal). Emits nothing: it is an output, not an edge, and has no core to replay.
 
 It folds every event into a ``Conversation`` (the caller may pass its own, to print ``final_summary`` at
 the end) and prints the lines of ``format_line(env, conversation)`` in conversation order
 (``actors.console.order``: a user turn's line is reserved when its item is added and filled when its
-transcript resolves, so it comes before the tool call and the reply that answer it; the wait is bounded by
+transcript resolves, so it comes before the tool call and the reply that answer it; every message item and
+function call of a response is its own line, in the server's order; the wait is bounded by
 ``hold_ms``, timed here with the bus clock): colours and roles with rich on a terminal, plain lines when the
 stream is not a TTY, nothing with ``quiet`` (the conversation is still folded).
 

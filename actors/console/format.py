@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from actors.console.connection import CONNECTION_EVENTS, CONNECTION_FORMATTERS
 from events.audio import CaptureDropped
 from events.base import Event
 from events.envelope import Envelope
@@ -54,6 +55,7 @@ LABEL_STYLES = {
     "warning": "yellow",
     "error": "bold red",
     "summary": "bold cyan",
+    "reconnect": "bold yellow",
 }
 
 # the events that only produce a notice (the conversation ones are in PROJECTION_EVENTS)
@@ -73,6 +75,7 @@ NOTICE_EVENTS: frozenset[type[Event]] = frozenset(
         SummaryAbandoned,
         ToolRejected,
         ToolResult,
+        *CONNECTION_EVENTS,
     }
 )
 
@@ -235,6 +238,13 @@ def _tool_result(ev: ToolResult, conv: Conversation) -> str | None:
     return labelled("warning", f"tool {ev.name} failed ({ev.error_kind}) after {ev.duration_ms} ms  ({ev.call_id})")
 
 
+def _ignoring_conversation(line: Callable[[Any], str | None]) -> Callable[[Any, Conversation], str | None]:
+    def formatter(ev: Any, conv: Conversation) -> str | None:
+        return line(ev)
+
+    return formatter
+
+
 class SummaryWindow:
     """Announces each applied summary's window before and after: the after comes with the next response."""
 
@@ -278,6 +288,7 @@ _FORMATTERS: dict[type[Event], Callable[[Any, Conversation], str | None]] = {
     ProtocolViolation: _violation,
     UnknownServerEvent: _unknown,
     ConnectionClosed: _closed,
+    **{kind: _ignoring_conversation(line) for kind, line in CONNECTION_FORMATTERS.items()},
 }
 
 

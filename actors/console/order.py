@@ -22,6 +22,17 @@ its own user line, with the same item id. The transcripts actor guarantees an ou
 ended``), so the bound only decides how long the screen may lag, never whether a turn is shown. At the end
 of the session ``flush`` prints what is left, places still unfilled as pending.
 
+Per item, not per response: a response of the current models can carry a spoken preamble ("Let me check
+that."), function calls and the answer as separate items, in any order. Each message item is its own line
+when its text is done, each function call its own line when its arguments are, so they come out in the
+order the server produced them (preamble, tool calls, answer), all behind the user line they answer. A
+message item whose text never completes (its response cancelled before its ``.done``, or its connection lost)
+still gets its line, marked ``[interrupted]``, when its response ends or the connection is lost.
+
+Re-seeding (issue 12): the items a re-seed creates again (``ReseedPlanned``) are the old conversation coming
+back; their ``conversation.item.added`` prints nothing and reserves no place (no transcript will come for
+them); the re-seed is one line of its own (actors/console/connection.py).
+
 This is pure: time comes from envelope timestamps (``feed``) and from the caller (``expire(now_ns)``, which
 the console shell calls at ``deadline_ns``); no clock, no I/O, so it is tested by feeding events.
 """
@@ -33,8 +44,9 @@ from collections import deque
 import attrs
 
 from actors.console.format import SummaryWindow, format_line
+from events.connection import ConnectionLost, ReseedPlanned
 from events.envelope import Envelope
-from events.protocol import ItemAdded
+from events.protocol import AssistantTextDone, ItemAdded, ItemDeleted, ResponseDone
 from events.transcripts import TranscriptResolved, TranscriptUnavailable
 from pipeline.projections.conversation import Conversation, Turn, history_line
 
@@ -63,6 +75,8 @@ class ConsoleLines:
         self._seen: set[str] = set()  # user items that got a place, or whose line was printed without one
         self._answered: set[str] = set()  # user items whose outcome line is out (or in its place)
         self._summaries = SummaryWindow()
+        self._reseeding: set[str] = set()  # ids a re-seed creates again: their item.added prints nothing
+        self._unsaid: dict[str, None] = {}  # assistant messages added whose line is not out yet, in order
 
     @property
     def deadline_ns(self) -> int | None:
@@ -77,16 +91,38 @@ class ConsoleLines:
     def feed(self, env: Envelope, conversation: Conversation) -> list[str]:
         """The lines ready to print after ``env``; call it after ``conversation.apply(env)``."""
         ev = env.event
-        if isinstance(ev, ItemAdded) and ev.item_type == "message" and ev.role == "user":
+        if isinstance(ev, ReseedPlanned):
+            self._reseeding = set(ev.items)
+        if isinstance(ev, ItemAdded) and ev.item_id in self._reseeding:
+            self._reseeding.discard(ev.item_id)  # the old conversation coming back, not a new line
+        elif isinstance(ev, ItemAdded) and ev.item_type == "message" and ev.role == "user":
             self._reserve(ev.item_id, env.t_ns, conversation)
         elif isinstance(ev, TranscriptResolved | TranscriptUnavailable):
             self._outcome(ev.item_id, format_line(env, conversation), env.t_ns)
         else:
+            if isinstance(ev, ItemAdded) and ev.item_type == "message" and ev.role == "assistant" and not ev.text:
+                self._unsaid[ev.item_id] = None
+            elif isinstance(ev, AssistantTextDone | ItemDeleted):
+                self._unsaid.pop(ev.item_id, None)
+            elif isinstance(ev, ResponseDone | ConnectionLost):
+                self._print_unfinished(conversation, env.t_ns)
             for line in (format_line(env, conversation), self._summaries.line(env)):
                 if line is not None:
                     self._queue.append(line)
                     self._start_clocks(env.t_ns)
         return self.expire(env.t_ns)
+
+    def _print_unfinished(self, conversation: Conversation, t_ns: int) -> None:
+        """The assistant messages whose text will never be done (their response ended, or the connection did)
+        get their line now, with what was said of them."""
+        for item_id in list(self._unsaid):
+            turn = conversation.turn(item_id)
+            if turn is None:
+                del self._unsaid[item_id]
+            elif turn.status not in ("streaming", "pending"):
+                del self._unsaid[item_id]
+                self._queue.append(history_line(turn))
+                self._start_clocks(t_ns)
 
     def expire(self, now_ns: int) -> list[str]:
         """Fill every place due by ``now_ns`` with its pending line; return what can be printed now."""

@@ -364,6 +364,8 @@ class Conversation:
             if entry.status != "interrupted":
                 entry.set_text(ev.text)
                 entry.status = "resolved"
+            elif not entry.has_text:  # cut before any of its text came: what the server says it was
+                entry.set_text(ev.text)
         elif isinstance(ev, FunctionCallRequested):
             entry.name = ev.name
             entry.call_id = ev.call_id
