@@ -1,7 +1,9 @@
 """Tools actor: validated tool runs with timeouts, their outputs, and one ``response.create`` per response.
 
 Consumes: ``FunctionCallRequested``, ``ToolResult`` (its own edge, through its inbox like everything else),
-``ResponseCreated``, ``ResponseDone`` and ``ServerError`` (errors naming its ``response.create``).
+``ResponseCreated``, ``ResponseDone``, ``ServerError`` (errors naming its ``response.create``), ``ItemAdded``
+(the server has an output), and the connection's ``ConnectionLost``, ``ReconnectRequested`` and
+``ConversationReseeded`` (outputs held while there is no connection, then one ``response.create``).
 Emits from its core (``ToolsCore``, see core.py): ``ToolRunRequested``, ``ToolRejected`` and ``ClientCommand``
 (``conversation.item.create`` of ``function_call_output`` items and ``response.create``, ids
 ``tools_0001``...). Emits from its shell, as an edge: ``ToolResult`` for every ``ToolRunRequested``,
@@ -39,8 +41,9 @@ import trio
 from actors.tools.core import NAME, ToolsCore, error_output
 from actors.tools.registry import ToolRegistry
 from actors.tools.run import MAX_TOOL_THREADS, ToolRun, execute
+from events.connection import ConnectionLost, ConversationReseeded, ReconnectRequested
 from events.envelope import Envelope
-from events.protocol import FunctionCallRequested, ResponseCreated, ResponseDone, ServerError
+from events.protocol import FunctionCallRequested, ItemAdded, ResponseCreated, ResponseDone, ServerError
 from events.tools import ToolLateResult, ToolResult, ToolRunRequested
 from pipeline.bus import BusClosed
 from pipeline.replay import Replayable
@@ -48,7 +51,19 @@ from pipeline.runtime import ActorContext, ActorSpec
 
 __all__ = ["CONSUMES", "NAME", "REPLAYABLE", "execute", "tools_actor"]
 
-CONSUMES = frozenset({FunctionCallRequested, ToolResult, ResponseCreated, ResponseDone, ServerError})
+CONSUMES = frozenset(
+    {
+        FunctionCallRequested,
+        ToolResult,
+        ResponseCreated,
+        ResponseDone,
+        ServerError,
+        ItemAdded,
+        ConnectionLost,
+        ReconnectRequested,
+        ConversationReseeded,
+    }
+)
 REPLAYABLE = Replayable(name=NAME, consumes=CONSUMES, make_core=ToolsCore.from_config)
 
 
