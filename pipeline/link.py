@@ -182,8 +182,8 @@ def connection_actor(link: Link, endpoint: Endpoint, *, opener: Opener = connect
                     if isinstance(ev, ReconnectRequested):
                         pending = trio.CancelScope()
                         nursery.start_soon(_scoped, pending, attempt, env, ev)
-                    elif isinstance(ev, ConversationReseeded) and ev.recycle:
-                        await retire_recycled(env)
+                    elif isinstance(ev, ConversationReseeded):
+                        await retire_recycled(env)  # the old socket of a recycle (even one that dropped meanwhile)
             pending.cancel()  # the session is ending: a reconnect still waiting is not wanted any more
             link.finish()
             for number in list(owned):
