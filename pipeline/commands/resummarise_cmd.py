@@ -49,6 +49,7 @@ async def _run(recording: Recording, overrides: dict[str, Any], server: str, tim
     from actors.summariser.actor import masked
     from events.summary import SummaryFailed, SummaryGenerated, SummaryRequested
     from pipeline.connection import resolve_endpoint
+    from pipeline.models import DEFAULT_REALTIME_MODEL
     from pipeline.projections.resummarise import resummarise
     from pipeline.runtime import one_line
     from pipeline.server import ServerConfig, serve
@@ -56,7 +57,7 @@ async def _run(recording: Recording, overrides: dict[str, Any], server: str, tim
 
     api_key = os.environ.get("OPENAI_API_KEY") or ""
     try:
-        endpoint = resolve_endpoint(server, str(recording.config.get("model", "gpt-realtime")), api_key or None,
+        endpoint = resolve_endpoint(server, str(recording.config.get("model", DEFAULT_REALTIME_MODEL)), api_key or None,
                                     base_url=os.environ.get("OPENAI_BASE_URL"))  # fmt: skip
     except ValueError as exc:
         raise UsageError(f"--server {server}: {exc}") from None
