@@ -26,7 +26,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
@@ -53,9 +53,13 @@ from pipeline.clock import SimClock, TrioClock, simulated
 from pipeline.config import RunConfig
 from pipeline.connection import ConnectionFailed, Endpoint, connect, resolve_endpoint
 from pipeline.journal import FsyncPolicy, Journal, JournalWriter, make_header, read_journal
+from pipeline.link import Link, connection_actor
 from pipeline.projections.conversation import Conversation
 from pipeline.runtime import ActorSpec, SessionControl, SessionOutcome, clock_actor, run_session
 from pipeline.server import ServerConfig, serve
+
+if TYPE_CHECKING:
+    from pipeline.resume import ResumeSeed
 
 
 class SessionSetupError(Exception):
@@ -229,13 +233,36 @@ def make_tools(config: RunConfig) -> ToolRegistry:
         raise SessionSetupError(str(exc)) from None
 
 
-def core_config(config: RunConfig, tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The flat map every core is built from; the journal header holds exactly this (redacted)."""
+def core_config(
+    config: RunConfig, tools: list[dict[str, Any]] | None = None, *, resume: ResumeSeed | None = None
+) -> dict[str, Any]:
+    """The flat map every core is built from; the journal header holds exactly this (redacted). A resumed
+    call adds ``seed`` (the items its first connection is seeded with) and ``parent`` (the journal it
+    continues: ``journal``, ``session_id``, ``ended``), so the header names its parent and replay has the seed."""
     data = config.for_cores()
     data["session"] = config.session_object(tools)
     if config.input == "script" and not config.script:
         data["script"] = _demo_script()
+    if resume is not None:
+        data["seed"] = resume.items
+        data["parent"] = dict(resume.parent)
     return data
+
+
+def load_resume(config: RunConfig) -> ResumeSeed | None:
+    """The seed of ``--resume J`` (None without it); a journal that cannot seed a session is a
+    ``SessionSetupError`` (one line), before anything starts."""
+    if config.resume is None:
+        return None
+    from pipeline.resume import ResumeError
+    from pipeline.resume import load_resume as load
+
+    try:
+        return load(config.resume)
+    except ResumeError as exc:
+        raise SessionSetupError(str(exc)) from None
+    except OSError as exc:
+        raise SessionSetupError(f"--resume {config.resume}: {exc.strerror or type(exc).__name__}") from None
 
 
 def build_actors(
@@ -243,6 +270,7 @@ def build_actors(
     cores: Mapping[str, Any],
     ws: Any,
     *,
+    endpoint: Endpoint | None = None,
     source: Source,
     sink: Sink,
     conversation: Conversation,
@@ -253,7 +281,11 @@ def build_actors(
     observers: Sequence[ActorSpec] = (),
 ) -> list[ActorSpec]:
     """The session's actors in shutdown order. Without ``rest_base_url`` (chat completions) there is no
-    summariser: it is never pointed at a default host by accident."""
+    summariser: it is never pointed at a default host by accident. ``ws`` is the call's ``Link`` (a bare
+    socket: that one socket); with an ``endpoint`` (and a ``Link``) the connection actor opens the new
+    sockets a reconnect or recycle asks for, after everyone else (the uploader's last frames are sent first)."""
+    link = ws if isinstance(ws, Link) else Link.of(ws)
+    reconnecting = [connection_actor(link, endpoint)] if endpoint is not None and isinstance(ws, Link) else []
     summariser = (
         [summariser_actor(base_url=rest_base_url, api_key=config.api_key or "local", timeout_s=config.summary_timeout_s, config=cores)]
         if rest_base_url
@@ -263,7 +295,7 @@ def build_actors(
     unpaced = config.fast and not simulated()
     return [
         capture_actor(source, chunk_ms=config.chunk_ms, fast=unpaced),
-        router_actor(ws),
+        router_actor(link),
         conductor_actor(cores),
         transcripts_actor(cores),
         playback_actor(sink, realtime=not unpaced),
@@ -273,7 +305,8 @@ def build_actors(
         tools_actor(tools or ToolRegistry.default((), builtins=False), cores),
         tracer_actor(journal_path=journal_path, config=cores, flush_timeout_s=config.trace_flush_timeout_s),
         *observers,
-        uploader_actor(ws),
+        uploader_actor(link, config=cores),
+        *reconnecting,
     ]
 
 
@@ -362,7 +395,8 @@ async def run_live(
     except ValueError as exc:
         raise SessionSetupError(str(exc)) from None
     registry = make_tools(config)
-    cores = core_config(config, registry.session_tools())
+    resume = load_resume(config)  # a journal that cannot seed a session stops here, before anything starts
+    cores = core_config(config, registry.session_tools(), resume=resume)
     conversation = Conversation()
     try:
         fsync = FsyncPolicy.from_text(config.journal_fsync)
@@ -437,7 +471,8 @@ async def _run_connected(
             specs = build_actors(
                 config,
                 cores,
-                ws,
+                Link(ws),
+                endpoint=endpoint,
                 source=source,
                 sink=sink,
                 conversation=conversation,
