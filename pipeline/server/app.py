@@ -136,6 +136,7 @@ class RealtimeApp:
                 error_after_responses=config.error_after_responses,
                 chunk_ms=config.audio_chunk_ms,
                 rate_limit_tokens=config.rate_limit_tokens,
+                item_done_order=config.item_done_order,
             ),
             IdGenerator(config.seed, connection_number=next(self._numbers)),
         )

@@ -105,6 +105,7 @@ class Turn:
     role: str = ""
     text: str = ""
     name: str = ""
+    call_id: str = ""  # of a function call or its output
 
 
 def _words(text: str) -> list[str]:
@@ -237,13 +238,17 @@ def _is_request(heard: str, words: Sequence[str]) -> bool:
 
 
 def _speak_output(turns: Sequence[Turn]) -> str:
-    output = turns[-1].text
     call = next((t for t in reversed(turns[:-1]) if t.kind == "function_call"), None)
+    return speak_result(call.name if call else "", turns[-1].text)
+
+
+def speak_result(name: str, output: str) -> str:
+    """One sentence saying what the tool `name` returned (`output`, its JSON or plain text)."""
     try:
         data = json.loads(output)
     except ValueError:
         data = output
-    tool = call.name if call else "the tool"
+    tool = name or "the tool"
     if not isinstance(data, dict):
         return f"The {tool.replace('_', ' ')} result is: {data}."
     if "error" in data:

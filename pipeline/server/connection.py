@@ -40,15 +40,17 @@ from typing import Any, Final
 import attrs
 import numpy as np
 
+from pipeline.models import is_reasoning_realtime
+from pipeline.server import reasoning
 from pipeline.server import session as session_rules
 from pipeline.server.audio_format import BYTES_PER_SECOND, decode_input, format_type
-from pipeline.server.brain import CallTool, decide
+from pipeline.server.brain import CallTool
 from pipeline.server.conversation import Conversation, StoredItem, stored_from_client
 from pipeline.server.effects import Close, Output, Recognize, Send, Stream, Synthesize
 from pipeline.server.errors import ClientError, invalid_value, string_too_long
 from pipeline.server.ids import IdGenerator
 from pipeline.server.protocol import parse_client_event
-from pipeline.server.responses import Response, ResponseState, brain_turns
+from pipeline.server.responses import MessageStream, Response, ResponseState, brain_turns
 from pipeline.server.usage import (
     Cost,
     Segment,
@@ -91,6 +93,7 @@ class CoreConfig:
     error_after_responses: int | None = None
     chunk_ms: int = 200
     rate_limit_tokens: int = 40_000
+    item_done_order: str = "at-end"  # a multi-item response's messages: closed "at-end" or "sequential"
 
 
 class RealtimeCore:
@@ -100,9 +103,11 @@ class RealtimeCore:
         self.config = config
         self.ids = ids
         self.state = ConnectionState.OPEN
+        self.reasoning = is_reasoning_realtime(config.model)  # a reasoning model: see `reasoning.py`
         self.session = session_rules.default_session(
-            session_id=ids.new("sess"), model=config.model, expires_at=int(config.now_s + config.max_session_s)
-        )
+            session_id=ids.new("sess"), model=config.model, expires_at=int(config.now_s + config.max_session_s),
+            reasoning=self.reasoning,
+        )  # fmt: skip
         self.conversation_id = ids.new("conv")
         self.conversation = Conversation()
         self.responses: dict[str, Response] = {}
@@ -206,7 +211,7 @@ class RealtimeCore:
 
     def _on_session_update(self, event: dict[str, Any]) -> list[Output]:
         update = event["session"]
-        session_rules.validate_update(update, self.session, voice_locked=self.voice_locked)
+        session_rules.validate_update(update, self.session, voice_locked=self.voice_locked, reasoning=self.reasoning)
         self.session = session_rules.merge_update(self.session, update)
         self._configure_vad(self._turn_detection())
         return [self._send("session.updated", session=self.session)]
@@ -398,7 +403,12 @@ class RealtimeCore:
         return [self._send("conversation.item.retrieved", item=item.public(with_audio=True, fmt_type=audio_format))]
 
     def _on_conversation_item_truncate(self, event: dict[str, Any]) -> list[Output]:
+        stream = self._open_message(event["item_id"])
+        if stream is not None:  # still open (streaming, or waiting for response.done): bounded by what was sent
+            stream.item.pcm = bytes(stream.sent_pcm)
         self.conversation.truncate(event["item_id"], event["content_index"], event["audio_end_ms"])
+        if stream is not None:
+            stream.truncated_ms = event["audio_end_ms"]
         return [
             self._send("conversation.item.truncated", item_id=event["item_id"], content_index=event["content_index"], audio_end_ms=event["audio_end_ms"])
         ]
@@ -429,6 +439,8 @@ class RealtimeCore:
         audio_out = (params.get("audio") or {}).get("output") or {}
         if "voice" in audio_out:
             session_rules.check_voice(audio_out["voice"], "response.audio.output.voice")
+        if not self.reasoning:
+            session_rules.check_reasoning_params(params, "response")
         context = self._context(params.get("input"))
         session = self.session
         voice = audio_out.get("voice") or session["audio"]["output"]["voice"]
@@ -446,6 +458,9 @@ class RealtimeCore:
             max_output_tokens=params.get("max_output_tokens", session["max_output_tokens"]),
             metadata=metadata,
             context=context,
+            reasoning=self.reasoning,
+            effort=((params.get("reasoning") or session.get("reasoning") or {}).get("effort")),
+            parallel_tool_calls=bool(params.get("parallel_tool_calls", session.get("parallel_tool_calls", True))),
         )
         response.input_segments = input_segments(response.instructions, response.tools, context)
         self.responses[response.id] = response
@@ -473,37 +488,53 @@ class RealtimeCore:
             return []
         if any(item.pcm and item.heard is None and item.data.get("role") == "user" for item in response.context):
             return []  # the shell's ASR will call recognized()
-        decision = decide(brain_turns(response.context), response.tools, response.tool_choice)
-        previous = self.conversation.last_id() if response.in_conversation else None
-        limit = response.max_output_tokens if isinstance(response.max_output_tokens, int) else None
-        if isinstance(decision, CallTool):
-            item = StoredItem(data={"id": self.ids.new("item"), "object": "realtime.item", "type": "function_call", "status": "in_progress",
-                                    "name": decision.name, "call_id": self.ids.new("call"), "arguments": ""})  # fmt: skip
+        turns = brain_turns(response.context)
+        steps = reasoning.plan(turns, response.tools, response.tool_choice, reasoning=response.reasoning,
+                               parallel=response.parallel_tool_calls)  # fmt: skip
+        response.steps = list(steps)
+        if response.reasoning:
+            thought = reasoning.reasoning_tokens(response.effort, steps)
+            response.output_cost += Cost(text=thought, reasoning=thought)
+            response.planned_tokens += thought
+        return self._next_step(response)
+
+    def _next_step(self, response: Response) -> list[Output]:
+        """Start the response's next planned item; finish the response when none is left (see responses.py)."""
+        outputs: list[Output] = []
+        while response.steps and not response.incomplete:
+            if response.budget is not None and response.budget <= 0:
+                response.incomplete = True
+                break
+            step = response.steps.pop(0)
+            previous = self.conversation.last_id() if response.in_conversation else None
+            if isinstance(step, CallTool):
+                item = StoredItem(data={"id": self.ids.new("item"), "object": "realtime.item", "type": "function_call", "status": "in_progress",
+                                        "name": step.name, "call_id": self.ids.new("call"), "arguments": ""})  # fmt: skip
+                if response.in_conversation:
+                    self.conversation.insert(item)
+                outputs += [Send(e) for e in response.function_call(step, item, self._event, previous, self.ids.obfuscation)]
+                continue
+            item = StoredItem(data={"id": self.ids.new("item"), "object": "realtime.item", "type": "message", "status": "in_progress",
+                                    "role": "assistant", "content": []})  # fmt: skip
             if response.in_conversation:
                 self.conversation.insert(item)
-            events = response.function_call(decision, item, self._event, previous, self.ids.obfuscation)
-            return [Send(e) for e in events] + self._finish(response, status="completed")
-        item = StoredItem(data={"id": self.ids.new("item"), "object": "realtime.item", "type": "message", "status": "in_progress",
-                                "role": "assistant", "content": []})  # fmt: skip
-        if response.in_conversation:
-            self.conversation.insert(item)
-        outputs: list[Output] = [Send(e) for e in response.open_message(item, self._event, previous, decision.text)]
-        if response.audio:
-            response.state = ResponseState.SYNTHESIZING
-            self.voice_locked = True
-            outputs.append(Synthesize(response_id=response.id, text=response.text, voice=response.voice, speed=response.speed))
-        else:
-            response.load_text(limit)
-            response.state = ResponseState.STREAMING
-            outputs.append(Stream(response_id=response.id))
-        return outputs
+            outputs += [Send(e) for e in response.open_message(item, self._event, previous, step.text)]
+            if response.audio:
+                response.state = ResponseState.SYNTHESIZING
+                self.voice_locked = True
+                outputs.append(Synthesize(response_id=response.id, text=step.text, voice=response.voice, speed=response.speed))
+            else:
+                response.load_text()
+                response.state = ResponseState.STREAMING
+                outputs.append(Stream(response_id=response.id))
+            return outputs
+        return outputs + self._finish(response, status="incomplete" if response.incomplete else "completed")
 
     def synthesized(self, response_id: str, pcm: bytes) -> list[Output]:
         response = self.responses.get(response_id)
         if response is None or response.state is not ResponseState.SYNTHESIZING:
             return []
-        limit = response.max_output_tokens if isinstance(response.max_output_tokens, int) else None
-        response.load_audio(pcm, self.config.chunk_ms, limit)
+        response.load_audio(pcm, self.config.chunk_ms)
         response.state = ResponseState.STREAMING
         return [Stream(response_id=response.id)]
 
@@ -514,22 +545,38 @@ class RealtimeCore:
         return self._finish(response, status="failed", error={"type": "server_error", "code": "audio_synthesis_failed", "message": message})
 
     def advance(self, response_id: str) -> tuple[list[Output], bool]:
-        """The next chunk of a streaming response; True once the response is over."""
+        """The next chunk of a streaming message; True once it is over (the next item, if any, has started)."""
         response = self.responses.get(response_id)
-        if response is None or response.state is not ResponseState.STREAMING:
+        if response is None or response.state is not ResponseState.STREAMING or response.current is None:
             return [], True
         outputs: list[Output] = [Send(e) for e in response.advance(self._event, self.ids.obfuscation)]
-        if response.exhausted:
-            outputs += self._finish(response, status="incomplete" if response.incomplete else "completed")
-            return outputs, True
-        return outputs, False
+        stream = response.current
+        if not stream.exhausted:
+            return outputs, False
+        if self.config.item_done_order == "sequential" or stream.incomplete:
+            outputs += self._close(response, stream)
+        response.current = None
+        return outputs + self._next_step(response), True
+
+    def _close(self, response: Response, stream: MessageStream) -> list[Output]:
+        previous = self._previous_of(stream.item) if response.in_conversation else None
+        outputs: list[Output] = [Send(e) for e in response.close_message(stream, self._event, previous)]
+        if stream.truncated_ms is not None and response.in_conversation:
+            # the client truncated it while it was still open: what it has heard stays the item's content
+            self.conversation.truncate(stream.item.id, 0, min(stream.truncated_ms, stream.item.audio_ms))
+        return outputs
+
+    def _open_message(self, item_id: str) -> MessageStream | None:
+        for response in self.responses.values():
+            for stream in response.open_messages():
+                if stream.item.id == item_id:
+                    return stream
+        return None
 
     def audio_chunks(self, item_id: str) -> int:
-        """How many audio deltas the assistant item `item_id` of a streaming response is cut into (0: unknown)."""
-        for response in self.responses.values():
-            if response.message is not None and response.message.id == item_id:
-                return sum(1 for pcm, _ in response.chunks if pcm)
-        return 0
+        """How many audio deltas the assistant item `item_id` of an active response is cut into (0: unknown)."""
+        stream = self._open_message(item_id)
+        return stream.audio_chunks if stream is not None else 0
 
     def _on_response_cancel(self, event: dict[str, Any]) -> list[Output]:
         wanted = event.get("response_id")
@@ -547,16 +594,15 @@ class RealtimeCore:
         if not response.active:
             return []
         outputs: list[Output] = []
-        if response.message is not None:
-            previous = self._previous_of(response.message) if response.in_conversation else None
-            outputs += [Send(e) for e in response.close_message(self._event, previous, completed=status in ("completed", "incomplete"))]
+        for stream in response.open_messages():
+            outputs += self._close(response, stream)
         response.state = ResponseState.DONE
         produced = response.output_cost.total > 0 or status in ("completed", "incomplete")
         input_cost = sum((s.cost for s in response.input_segments), Cost()) if produced else Cost()
         cached = cached_cost(self._previous_input, response.input_segments) if produced else Cost()
         if produced and response.in_conversation:
             self._previous_input = response.input_segments
-        usage = usage_json(input_cost, cached, response.output_cost) if produced else empty_usage()
+        usage = usage_json(input_cost, cached, response.output_cost, reasoning=response.reasoning) if produced else empty_usage()
         details: dict[str, Any] | None = None
         if status == "cancelled":
             details = {"type": "cancelled", "reason": reason}

@@ -1,14 +1,20 @@
-"""One response's life: plan, open, stream, finish (§6.3 and §6.4 orderings).
+"""One response's life: plan, open, stream, finish (§6.3 and §6.4 orderings), item by item.
 
 Theory of operation. A `Response` is created `WAITING_INPUT`: `response.created` has been sent and the
-brain waits until every user audio item of its context has been heard (ASR). `plan` then either emits a
-function call completely (output_item.added → conversation.item.added → arguments delta/done →
-output_item.done → conversation.item.done) and finishes, or opens an assistant message (output_item.added →
-conversation.item.added → content_part.added) and moves to `SYNTHESIZING` (audio; the shell runs TTS) or
-directly to `STREAMING` (text). Each `advance` emits one chunk: the transcript words that the audio chunk
-speaks, then the audio delta. After the last chunk, or on cancellation at any point, `finish` closes
-whatever is open (output_audio.done → output_audio_transcript.done → content_part.done →
-output_item.done → conversation.item.done), then `response.done` with usage and `rate_limits.updated`.
+brain waits until every user audio item of its context has been heard (ASR). The core then asks the brain
+for the response's *steps* (`reasoning.plan`): one for the seed models (a message or a function call); a
+reasoning model may add a spoken preamble before its calls, several calls, or a preamble message before a
+long answer. Steps run in order. A function call is emitted completely at once (output_item.added →
+conversation.item.added → arguments delta/done → output_item.done → conversation.item.done). A message is
+opened (output_item.added → conversation.item.added → content_part.added) and becomes the `current`
+`MessageStream`: `SYNTHESIZING` (audio; the shell runs TTS) then `STREAMING` (the shell calls `advance`,
+one chunk each: the transcript words the audio chunk speaks, then the audio delta). When its chunks are
+exhausted the next step starts. A finished message is closed (output_audio.done → output_audio_transcript.done
+→ content_part.done → output_item.done → conversation.item.done) either at once ("sequential") or, by
+default, together with every other open message just before `response.done` ("at-end": gpt-realtime-2 was
+seen sending a second item's audio before the first item's .done events, which came batched near
+response.done; pipecat's realtime service notes it). Cancellation at any point closes what is open, each
+message with what was actually sent, then `response.done` with usage and `rate_limits.updated`.
 
 `conversation.item.done` follows `response.output_item.done`: it mirrors the opening, where
 `conversation.item.added` follows `response.output_item.added`, and it is the order the agents SDKs
@@ -41,6 +47,66 @@ class ResponseState(enum.Enum):
 
 
 @attrs.define(kw_only=True)
+class MessageStream:
+    """One assistant message of a response: its planned text, its chunks, and what has been sent of them."""
+
+    item: StoredItem
+    text: str
+    audio: bool
+    chunks: list[tuple[bytes, str]] = attrs.Factory(list)
+    loaded: bool = False
+    cursor: int = 0
+    sent_text: str = ""
+    sent_pcm: bytearray = attrs.Factory(bytearray)
+    incomplete: bool = False  # cut by max_output_tokens
+    closed: bool = False
+    truncated_ms: int | None = None  # a client truncate while it was still open
+
+    @property
+    def exhausted(self) -> bool:
+        return self.loaded and self.cursor >= len(self.chunks)
+
+    @property
+    def audio_chunks(self) -> int:
+        return sum(1 for pcm, _ in self.chunks if pcm)
+
+    def load_audio(self, pcm: bytes, chunk_ms: int, budget: int | None) -> int:
+        """Cut the synthesised audio into chunks, each with the transcript words it speaks; the tokens planned."""
+        total_ms = pcm_ms(pcm)
+        cost = text_tokens(self.text) + assistant_audio_tokens(total_ms)
+        if budget is not None and cost > budget:
+            keep_ms = total_ms * max(0, budget) // cost
+            pcm = pcm[: keep_ms * BYTES_PER_SECOND // 1000 // 2 * 2]
+            self.text = heard_prefix(self.text, keep_ms, total_ms)
+            self.incomplete = True
+            total_ms = pcm_ms(pcm)
+            cost = text_tokens(self.text) + assistant_audio_tokens(total_ms)
+        step = max(2, chunk_ms * BYTES_PER_SECOND // 1000 // 2 * 2)
+        self.chunks = []
+        shown = ""
+        for start in range(0, len(pcm), step):
+            end = min(len(pcm), start + step)
+            upto = heard_prefix(self.text, pcm_ms(pcm[:end]), total_ms) if end < len(pcm) else self.text
+            piece = upto[len(shown) :] if upto.startswith(shown) else ""
+            shown += piece
+            self.chunks.append((pcm[start:end], piece))
+        if not self.chunks:
+            self.chunks.append((b"", self.text))
+        self.item.planned_transcript = self.text
+        self.loaded = True
+        return cost
+
+    def load_text(self, budget: int | None) -> int:
+        if budget is not None and text_tokens(self.text) > budget:
+            self.text = self.text[: max(0, budget) * 4].rsplit(" ", 1)[0]
+            self.incomplete = True
+        words = self.text.split(" ")
+        self.chunks = [(b"", " ".join(words[i : i + 4]) + (" " if i + 4 < len(words) else "")) for i in range(0, len(words), 4)]
+        self.loaded = True
+        return text_tokens(self.text)
+
+
+@attrs.define(kw_only=True)
 class Response:
     id: str
     in_conversation: bool
@@ -55,16 +121,17 @@ class Response:
     max_output_tokens: int | str
     metadata: dict[str, Any] | None
     context: list[StoredItem]
+    reasoning: bool = False  # a reasoning model's response (usage reports reasoning_tokens)
+    effort: str | None = None  # reasoning.effort asked for (None: the model's default)
+    parallel_tool_calls: bool = True
     input_segments: list[Segment] = attrs.Factory(list)
     state: ResponseState = ResponseState.WAITING_INPUT
     output: list[StoredItem] = attrs.Factory(list)
-    message: StoredItem | None = None
-    text: str = ""
-    chunks: list[tuple[bytes, str]] = attrs.Factory(list)
-    cursor: int = 0
-    sent_text: str = ""
-    sent_pcm: bytearray = attrs.Factory(bytearray)
-    incomplete: bool = False
+    steps: list[Decision] = attrs.Factory(list)  # planned, not yet started
+    messages: list[MessageStream] = attrs.Factory(list)
+    current: MessageStream | None = None  # the message being synthesised or streamed
+    incomplete: bool = False  # max_output_tokens reached
+    planned_tokens: int = 0
     output_cost: Cost = attrs.Factory(Cost)
 
     @property
@@ -74,6 +141,16 @@ class Response:
     @property
     def active(self) -> bool:
         return self.state is not ResponseState.DONE
+
+    @property
+    def budget(self) -> int | None:
+        """Output tokens still allowed by max_output_tokens (None: no limit)."""
+        if not isinstance(self.max_output_tokens, int):
+            return None
+        return self.max_output_tokens - self.planned_tokens
+
+    def open_messages(self) -> list[MessageStream]:
+        return [m for m in self.messages if not m.closed]
 
     def shape(self, *, status: str, status_details: Any = None, usage: Any = None) -> dict[str, Any]:
         return {
@@ -124,12 +201,15 @@ class Response:
             event("response.function_call_arguments.done", **ids, call_id=call_id, name=decision.name, arguments=arguments)
         )
         events += self.close_item(item, event, previous_item_id)
-        self.output_cost += Cost(text=text_tokens(decision.name + arguments))
+        cost = text_tokens(decision.name + arguments)
+        self.output_cost += Cost(text=cost)
+        self.planned_tokens += cost
         return events
 
     def open_message(self, item: StoredItem, event: EventFactory, previous_item_id: str | None, text: str) -> list[dict[str, Any]]:
-        self.message = item
-        self.text = text
+        stream = MessageStream(item=item, text=text, audio=self.audio)
+        self.messages.append(stream)
+        self.current = stream
         events = self.open_item(item, event, previous_item_id)
         part: dict[str, Any] = {"type": "audio", "transcript": ""} if self.audio else {"type": "text", "text": ""}
         events.append(event("response.content_part.added", **self._ids(item), content_index=0, part=part))
@@ -137,44 +217,23 @@ class Response:
         item.data["content"] = [{"type": kind, "transcript": ""} if self.audio else {"type": kind, "text": ""}]
         return events
 
-    def load_audio(self, pcm: bytes, chunk_ms: int, max_tokens: int | None) -> None:
-        """Cut the synthesised audio into chunks, each with the transcript words it speaks."""
-        total_ms = pcm_ms(pcm)
-        if max_tokens is not None:
-            cost = text_tokens(self.text) + assistant_audio_tokens(total_ms)
-            if cost > max_tokens:
-                keep_ms = total_ms * max_tokens // cost
-                pcm = pcm[: keep_ms * BYTES_PER_SECOND // 1000 // 2 * 2]
-                self.text = heard_prefix(self.text, keep_ms, total_ms)
-                self.incomplete = True
-                total_ms = pcm_ms(pcm)
-        step = max(2, chunk_ms * BYTES_PER_SECOND // 1000 // 2 * 2)
-        self.chunks = []
-        shown = ""
-        for start in range(0, len(pcm), step):
-            end = min(len(pcm), start + step)
-            upto = heard_prefix(self.text, pcm_ms(pcm[:end]), total_ms) if end < len(pcm) else self.text
-            piece = upto[len(shown) :] if upto.startswith(shown) else ""
-            shown += piece
-            self.chunks.append((pcm[start:end], piece))
-        if not self.chunks:
-            self.chunks.append((b"", self.text))
-        assert self.message is not None
-        self.message.planned_transcript = self.text
+    def load_audio(self, pcm: bytes, chunk_ms: int) -> None:
+        assert self.current is not None
+        self.planned_tokens += self.current.load_audio(pcm, chunk_ms, self.budget)
+        self.incomplete = self.incomplete or self.current.incomplete
 
-    def load_text(self, max_tokens: int | None) -> None:
-        if max_tokens is not None and text_tokens(self.text) > max_tokens:
-            self.text = self.text[: max_tokens * 4].rsplit(" ", 1)[0]
-            self.incomplete = True
-        words = self.text.split(" ")
-        self.chunks = [(b"", " ".join(words[i : i + 4]) + (" " if i + 4 < len(words) else "")) for i in range(0, len(words), 4)]
+    def load_text(self) -> None:
+        assert self.current is not None
+        self.planned_tokens += self.current.load_text(self.budget)
+        self.incomplete = self.incomplete or self.current.incomplete
 
     def advance(self, event: EventFactory, obfuscation: Callable[[], str]) -> list[dict[str, Any]]:
-        """Emit the next chunk; the caller finishes the response when `exhausted`."""
-        assert self.message is not None
-        pcm, piece = self.chunks[self.cursor]
-        self.cursor += 1
-        ids = {**self._ids(self.message), "content_index": 0}
+        """Emit the current message's next chunk; the caller moves on when it is `exhausted`."""
+        stream = self.current
+        assert stream is not None
+        pcm, piece = stream.chunks[stream.cursor]
+        stream.cursor += 1
+        ids = {**self._ids(stream.item), "content_index": 0}
         events = []
         if self.audio:
             if piece:
@@ -184,26 +243,22 @@ class Response:
                 events.append(
                     event("response.output_audio.delta", **ids, delta=base64.b64encode(wire).decode(), obfuscation=obfuscation())
                 )
-            self.sent_pcm += pcm
+            stream.sent_pcm += pcm
         elif piece:
             events.append(event("response.output_text.delta", **ids, delta=piece, obfuscation=obfuscation()))
-        self.sent_text += piece
+        stream.sent_text += piece
         return events
 
-    @property
-    def exhausted(self) -> bool:
-        return self.cursor >= len(self.chunks)
-
-    def close_message(self, event: EventFactory, previous_item_id: str | None, *, completed: bool) -> list[dict[str, Any]]:
-        """The .done events of the open message, with what was actually sent."""
-        item = self.message
-        assert item is not None
+    def close_message(self, stream: MessageStream, event: EventFactory, previous_item_id: str | None) -> list[dict[str, Any]]:
+        """The .done events of an open message, with what was actually sent."""
+        item = stream.item
+        completed = stream.exhausted
         ids = {**self._ids(item), "content_index": 0}
-        text = self.sent_text.rstrip() if not completed else self.sent_text
-        item.data["status"] = "completed" if completed and not self.incomplete else "incomplete"
+        text = stream.sent_text if completed else stream.sent_text.rstrip()
+        item.data["status"] = "completed" if completed and not stream.incomplete else "incomplete"
         events = []
-        if self.audio:
-            item.pcm = bytes(self.sent_pcm)
+        if stream.audio:
+            item.pcm = bytes(stream.sent_pcm)
             item.data["content"] = [{"type": "output_audio", "transcript": text}]
             events.append(event("response.output_audio.done", **ids))
             events.append(event("response.output_audio_transcript.done", **ids, transcript=text))
@@ -218,7 +273,9 @@ class Response:
             item.planned_transcript = text
         events.append(event("response.content_part.done", **ids, part=part))
         events += self.close_item(item, event, previous_item_id)
-        self.message = None
+        stream.closed = True
+        if self.current is stream:
+            self.current = None
         return events
 
 
@@ -228,9 +285,6 @@ def brain_turns(items: Sequence[StoredItem]) -> list[Any]:
     turns = []
     for item in items:
         data = item.data
-        turns.append(Turn(kind=data["type"], role=str(data.get("role", "")), text=item.text(), name=str(data.get("name", ""))))
+        turns.append(Turn(kind=data["type"], role=str(data.get("role", "")), text=item.text(), name=str(data.get("name", "")),
+                          call_id=str(data.get("call_id", ""))))  # fmt: skip
     return turns
-
-
-def decision_text(decision: Decision) -> str:
-    return "" if isinstance(decision, CallTool) else decision.text

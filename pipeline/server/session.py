@@ -7,6 +7,15 @@ connection's type, value ranges, voice names, modality combinations, and the voi
 has spoken. The merge is field by field like the real service: only what is sent changes, objects that
 are replaced (turn detection, transcription, noise reduction, formats) get their defaults filled in,
 `null` turns a feature off, `""` clears instructions and `[]` clears tools.
+
+`reasoning` and `parallel_tool_calls` belong to the reasoning models (gpt-realtime-2, -2.1, -2.1-mini): their
+session carries them (`reasoning.effort` "low", the provider default, and `parallel_tool_calls` true [INF: the
+real session.created of these models is not recorded anywhere public]). Any other model refuses them, in
+`session.update` and in `response.create`: pipecat's realtime service strips `reasoning` from its
+session.update for other models because "the server otherwise rejects the whole update". The error's
+wording is not recorded for the Realtime API; it is the REST API's for a parameter a model does not take
+("Unsupported parameter: 'reasoning.effort' is not supported with this model.", code
+`unsupported_parameter`) with the Realtime param path [INF].
 """
 
 from __future__ import annotations
@@ -71,8 +80,30 @@ RANGES: Final[tuple[tuple[tuple[str, ...], float, float], ...]] = (
 )
 
 
-def default_session(*, session_id: str, model: str, expires_at: int) -> dict[str, Any]:
+REASONING_PARAMS: Final = ("reasoning", "parallel_tool_calls")
+DEFAULT_REASONING: Final[dict[str, Any]] = {"effort": "low"}
+
+
+def default_session(*, session_id: str, model: str, expires_at: int, reasoning: bool = False) -> dict[str, Any]:
     """The full session object of `session.created`, with every field present (nulls included)."""
+    session = _default_session(session_id=session_id, model=model, expires_at=expires_at)
+    if reasoning:
+        session.update(reasoning=dict(DEFAULT_REASONING), parallel_tool_calls=True)
+    return session
+
+
+def check_reasoning_params(params: dict[str, Any], prefix: str) -> None:
+    """For a model that does not reason: refuse `reasoning` and `parallel_tool_calls` (see the module docstring)."""
+    for key in REASONING_PARAMS:
+        if key in params:
+            raise ClientError(
+                f"Unsupported parameter: '{prefix}.{key}' is not supported with this model.",
+                code="unsupported_parameter",
+                param=f"{prefix}.{key}",
+            )
+
+
+def _default_session(*, session_id: str, model: str, expires_at: int) -> dict[str, Any]:
     return {
         "type": "realtime",
         "object": "realtime.session",
@@ -149,7 +180,7 @@ def _fill_turn_detection(td: dict[str, Any] | None) -> dict[str, Any] | None:
     return filled
 
 
-def validate_update(update: dict[str, Any], current: dict[str, Any], *, voice_locked: bool) -> None:
+def validate_update(update: dict[str, Any], current: dict[str, Any], *, voice_locked: bool, reasoning: bool = False) -> None:
     """Raise `ClientError` for anything the real service would refuse (types were checked already)."""
     if "type" not in update:
         raise missing("session.type")
@@ -159,6 +190,8 @@ def validate_update(update: dict[str, Any], current: dict[str, Any], *, voice_lo
             code="invalid_value",
             param="session.type",
         )
+    if not reasoning:
+        check_reasoning_params(update, "session")
     if "output_modalities" in update:
         check_modalities(update["output_modalities"], "session.output_modalities")
     if "max_output_tokens" in update:

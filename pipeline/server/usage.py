@@ -7,6 +7,9 @@
   text; user audio by its duration at 10/s; assistant audio by its duration at 20/s plus its transcript's
   text tokens; a function call by `name + arguments`; a function output by `output`.
 * Output: the response's text (transcript or text) tokens, plus its audio at 20/s.
+* Reasoning (reasoning models only): `output_token_details.reasoning_tokens`, a subset of the output text
+  tokens (counted in `text_tokens` and `output_tokens`, never added again); see `reasoning.py` for the evidence.
+  Reasoning is not re-billed as input by later responses (it is not a conversation item).
 * Cached tokens (a subset of input, never added to it): the longest prefix of segments (instructions,
   tools, then items in order) unchanged since the previous response's input, rounded down to whole
   64-token blocks. Any edit near the start (a root insert, a delete) busts the cache from there on.
@@ -41,9 +44,10 @@ def assistant_audio_tokens(ms: int) -> int:
 class Cost:
     text: int = 0
     audio: int = 0
+    reasoning: int = 0  # of `text`: output text tokens spent reasoning
 
     def __add__(self, other: Cost) -> Cost:
-        return Cost(text=self.text + other.text, audio=self.audio + other.audio)
+        return Cost(text=self.text + other.text, audio=self.audio + other.audio, reasoning=self.reasoning + other.reasoning)
 
     @property
     def total(self) -> int:
@@ -107,8 +111,9 @@ def cached_cost(previous: Sequence[Segment], current: Sequence[Segment]) -> Cost
     return Cost(text=text, audio=total - text)
 
 
-def usage_json(input_cost: Cost, cached: Cost, output: Cost) -> dict[str, Any]:
-    return {
+def usage_json(input_cost: Cost, cached: Cost, output: Cost, *, reasoning: bool = False) -> dict[str, Any]:
+    """`response.done`'s usage; a reasoning model's adds `output_token_details.reasoning_tokens`."""
+    usage: dict[str, Any] = {
         "total_tokens": input_cost.total + output.total,
         "input_tokens": input_cost.total,
         "output_tokens": output.total,
@@ -121,7 +126,11 @@ def usage_json(input_cost: Cost, cached: Cost, output: Cost) -> dict[str, Any]:
         },
         "output_token_details": {"text_tokens": output.text, "audio_tokens": output.audio},
     }
+    if reasoning:
+        usage["output_token_details"]["reasoning_tokens"] = output.reasoning
+    return usage
 
 
 def empty_usage() -> dict[str, Any]:
+    """The usage of a response cancelled before it produced anything: zeros."""
     return usage_json(Cost(), Cost(), Cost())

@@ -29,7 +29,8 @@ async def test_asr_round_trip_calls_get_weather(start_server) -> None:  # type: 
             speech = await trio.to_thread.run_sync(lambda: synthesize("what is the weather in Paris", voice="en-us"))
             await client.append(silence(200) + speech + silence(800))
             done, _ = await client.until("response.done")
-            call = done["response"]["output"][0]
+            preamble, call = done["response"]["output"]  # the default model reasons: it announces the call
+            assert preamble["content"][0]["transcript"] == "Let me check that."
             assert call["type"] == "function_call" and call["name"] == "get_weather"
             completed = next((e for e in client.received if e["type"].endswith("transcription.completed")), None)
             if completed is None:
