@@ -1,13 +1,14 @@
 """Summariser actor: summarises old turns into a system message at the root and deletes them (see core.py).
 
 Consumes: the conversation (``pipeline.projections.conversation.PROJECTION_EVENTS``: items, transcripts, assistant text,
-tool calls, ``ResponseDone``, client commands), ``ServerError`` (errors naming its commands), ``TimerFired``
-and its own edges ``SummaryGenerated``/``SummaryFailed``.
+tool calls, ``ResponseDone``, client commands, the re-seed), ``ConnectionLost`` (a summary in progress is
+abandoned), ``ServerError`` (errors naming its commands), ``TimerFired`` and its own edges
+``SummaryGenerated``/``SummaryFailed``.
 Emits: ``SummaryRequested``, ``ClientCommand`` (``conversation.item.create`` of ``sum_NNN`` at the root,
 ``conversation.item.delete``; ids ``summariser_0001``...), ``SummaryApplied``/``SummaryAbandoned``,
 ``TimerRequested``/``TimerCancelled``; and, as the edge, ``SummaryGenerated`` or ``SummaryFailed`` for every
-``SummaryRequested``: the shell calls chat completions (the ``openai`` SDK, temperature 0, no SDK retries,
-bounded by ``timeout_s``) and publishes the outcome before the core sees it, so replay never calls the LLM.
+``SummaryRequested``: the shell calls chat completions (the ``openai`` SDK, ``core.chat_request``: temperature
+0 where the model takes one, ``max_completion_tokens``; no SDK retries, bounded by ``timeout_s``) and publishes the outcome before the core sees it, so replay never calls the LLM.
 Error text is one line with the API key masked.
 
 Buffer and drop policy: the generic inbox (256); nothing it consumes is droppable (it never sees audio).
@@ -25,8 +26,9 @@ from typing import Any
 import trio
 from openai import AsyncOpenAI  # imported with the module: ~1 s that must not stall a running session
 
-from actors.summariser.core import NAME, SummariserCore
+from actors.summariser.core import NAME, SummariserCore, chat_request
 from events.base import Event
+from events.connection import ConnectionLost
 from events.envelope import Envelope
 from events.protocol import ServerError
 from events.runtime import TimerFired
@@ -38,7 +40,7 @@ from pipeline.runtime import ActorContext, ActorSpec, one_line, run_core
 
 __all__ = ["CONSUMES", "NAME", "REPLAYABLE", "summariser_actor"]
 
-CONSUMES = frozenset({*PROJECTION_EVENTS, ServerError, TimerFired, SummaryGenerated, SummaryFailed})
+CONSUMES = frozenset({*PROJECTION_EVENTS, ConnectionLost, ServerError, TimerFired, SummaryGenerated, SummaryFailed})
 REPLAYABLE = Replayable(name=NAME, consumes=CONSUMES, make_core=SummariserCore.from_config)
 CLOSE_BOUND_S = 2.0
 _SECRET = re.compile(r"sk-[A-Za-z0-9_\-*]{4,}")
@@ -65,11 +67,7 @@ def summariser_actor(
             try:
                 # simulated time stands still while the request is out (the in-process server answers it)
                 with trio.fail_after(timeout_s), hold():
-                    response = await client.chat.completions.create(
-                        model=request.model,
-                        temperature=0,
-                        messages=[dict(m) for m in request.messages],  # type: ignore[misc]
-                    )
+                    response = await client.chat.completions.create(**chat_request(request.model, request.messages))
                 text = response.choices[0].message.content if response.choices else None
                 usage = response.usage.model_dump(exclude_none=True) if response.usage is not None else {}
                 outcome = SummaryGenerated(summary_id=request.summary_id, text=text or "", usage=usage)

@@ -35,16 +35,31 @@ decides. One summary at a time; the phase says where it is::
 * Every ``response.done`` over the trigger gets one verdict: ``SummaryStarted`` (the attempt then ends in
   ``SummaryApplied`` or ``SummaryAbandoned``) or ``SummarySkipped`` with the reason (too few turns, nothing
   with a transcript, a summary already in progress). The conductor waits on it (actors/conductor/core.py).
+* ``ConnectionLost`` ends the attempt in progress: waiting for transcripts, generating or inserting, it is
+  ``SummaryAbandoned`` with the reason ``connection lost`` (nothing was deleted; the conversation is re-seeded
+  as it was); once the summary item is in place (deleting), it is ``SummaryApplied`` with the deletes not yet
+  acknowledged as undeleted (the summary is in the conversation, so in the re-seed). An attempt whose request
+  went out uses up its id, so a model answer arriving later cannot be taken for the next attempt's.
+* Summary ids continue after the highest ``sum_NNN`` any ``conversation.item.added`` showed (a re-seed, a
+  ``--resume`` of a call that had ``sum_001``...): a resumed call writes ``sum_002`` next, never a second
+  ``sum_001``.
+
+The chat-completions request (``chat_request``): current summary models are reasoning models, which accept
+no sampling ``temperature`` but the default and no ``max_tokens``; so ``temperature=0`` is sent only to models
+that take it (gpt-4o-mini and the other pre-reasoning chat models), and the output is bounded with
+``max_completion_tokens`` (it counts reasoning tokens too), which every current chat model accepts.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from events import commands
 from events.base import Event
+from events.connection import ConnectionLost
 from events.envelope import Envelope
 from events.protocol import ItemAdded, ItemDeleted, ResponseDone, ServerError
 from events.runtime import TimerCancelled, TimerFired, TimerRequested
@@ -58,11 +73,17 @@ from events.summary import (
     SummaryStarted,
 )
 from events.transcripts import TranscriptResolved, TranscriptUnavailable
+from pipeline.models import DEFAULT_SUMMARY_MODEL
 from pipeline.projections.conversation import Conversation, Turn
+from pipeline.projections.seed import summary_number
 
 NAME = "summariser"
 SUMMARY_PREFIX = "sum_"
 STYLES = ("paragraph", "bullets", "json")
+CONNECTION_LOST = "connection lost"
+MAX_COMPLETION_TOKENS = 4096  # a summary is a paragraph; the bound leaves room for a reasoning model's thinking
+# chat models that take a sampling temperature (the reasoning models, o-series and gpt-5 onwards, do not)
+_REASONING_CHAT = re.compile(r"^(o\d|gpt-5)")
 
 _STYLE_INSTRUCTIONS = {
     "paragraph": "as one concise paragraph",
@@ -93,6 +114,23 @@ def summary_prompt(language: str, style: str) -> str:
     )
 
 
+def takes_temperature(model: str) -> bool:
+    """Whether ``model`` accepts ``temperature=0`` (reasoning chat models accept only the default)."""
+    return not _REASONING_CHAT.match(model.strip().lower().removeprefix("openai/"))
+
+
+def chat_request(model: str, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The keyword arguments of ``chat.completions.create`` for one summary, valid for ``model``."""
+    request: dict[str, Any] = {
+        "model": model,
+        "messages": [dict(m) for m in messages],
+        "max_completion_tokens": MAX_COMPLETION_TOKENS,
+    }
+    if takes_temperature(model):
+        request["temperature"] = 0  # the same conversation gives the same summary
+    return request
+
+
 def transcript_line(turn: Turn) -> str:
     """One line per turn, role-labelled, whitespace collapsed."""
     text = " ".join((turn.text or "").split())
@@ -118,7 +156,7 @@ class SummariserCore:
         enabled: bool = True,
         trigger: int = 2000,
         keep_last_turns: int = 2,
-        model: str = "gpt-4o-mini",
+        model: str = DEFAULT_SUMMARY_MODEL,
         language: str = "French",
         style: str = "paragraph",
         transcript_wait_ms: int = 3000,
@@ -138,6 +176,7 @@ class SummariserCore:
         self.conversation = Conversation()
         self.phase = Phase.IDLE
         self._number = 1  # of the next summary id
+        self._seen_number = 0  # the highest sum_NNN the server has shown (ours, a re-seed's, a resumed call's)
         self._attempt = 0
         self._commands = 0
         self._timer: str | None = None
@@ -155,7 +194,7 @@ class SummariserCore:
             enabled=bool(config.get("summary_enabled", True)),
             trigger=int(config.get("summary_trigger", 2000)),
             keep_last_turns=int(config.get("keep_last_turns", 2)),
-            model=str(config.get("summary_model", "gpt-4o-mini")),
+            model=str(config.get("summary_model") or DEFAULT_SUMMARY_MODEL),
             language=str(config.get("summary_language", "French")),
             style=str(config.get("summary_style", "paragraph")),
             transcript_wait_ms=int(config.get("summary_transcript_wait_ms", 3000)),
@@ -172,6 +211,10 @@ class SummariserCore:
         self.conversation.apply(env)
         ev = env.event
         phase = self.phase
+        if isinstance(ev, ItemAdded):
+            self._saw_item(ev.item_id)
+        if isinstance(ev, ConnectionLost):
+            return self._on_connection_lost()
         if isinstance(ev, ResponseDone):
             return self._on_response_done(ev)
         if isinstance(ev, TimerFired):
@@ -306,6 +349,23 @@ class SummariserCore:
         self._reset()
         return [*out, applied]
 
+    def _saw_item(self, item_id: str) -> None:
+        """A ``sum_NNN`` in the conversation: the next id is after it (applied between attempts, so the id of
+        the attempt in progress never changes under it)."""
+        number = summary_number(item_id)
+        if number is not None and number > self._seen_number:
+            self._seen_number = number
+            if self.phase is Phase.IDLE:
+                self._number = max(self._number, number + 1)
+
+    def _on_connection_lost(self) -> list[Event]:
+        if self.phase is Phase.IDLE:
+            return []
+        if self.phase is Phase.DELETING:  # the summary is in place; what was not deleted stays
+            self._deletes = {}
+            return self._finish()
+        return self._abandon(CONNECTION_LOST, id_used=self.phase is not Phase.AWAITING_TRANSCRIPTS)
+
     def _on_timer(self, ev: TimerFired) -> list[Event]:
         self._timer = None  # it fired: nothing to cancel
         if self.phase is Phase.AWAITING_TRANSCRIPTS:
@@ -328,6 +388,7 @@ class SummariserCore:
         return [*out, abandoned]
 
     def _reset(self) -> None:
+        self._number = max(self._number, self._seen_number + 1)
         self.phase = Phase.IDLE
         self._candidates = self._replace = ()
         self._summaries = frozenset()

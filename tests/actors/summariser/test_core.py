@@ -22,6 +22,7 @@ from events.summary import (
     SummaryStarted,
 )
 from events.transcripts import TranscriptResolved, TranscriptUnavailable
+from pipeline.models import DEFAULT_SUMMARY_MODEL
 
 PROMPT = summary_prompt("French", "paragraph")
 
@@ -67,7 +68,7 @@ def request(summary_id: str, lines: list[str], ids: tuple[str, ...], prompt: str
     return SummaryRequested(
         summary_id=summary_id,
         messages=({"role": "system", "content": prompt}, {"role": "user", "content": "\n".join(lines)}),
-        model="gpt-4o-mini",
+        model=DEFAULT_SUMMARY_MODEL,
         item_ids_to_replace=ids,
     )
 
