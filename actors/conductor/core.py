@@ -58,9 +58,9 @@ connection, and the re-seed from the conductor's own folded ``Conversation`` (it
 conversation coming back: never a new user turn, never an outcome to wait for. The user turns whose
 transcript is missing are seeded as the audio the server committed for them (audio.py: the conductor mirrors
 the uploader's audio gate, so it knows what was sent on which connection). After a reconnect's re-seed, if
-the last user turn was seeded but its answer was lost (interrupted or never created) and no tool batch is
-waiting for its own ``response.create`` (the tools core sends that one), the conductor asks for the answer
-again (``response.create``). Recycle: after ``max_session_minutes`` the connection is renewed at the next
+the last user turn was seeded but its answer was lost (interrupted or never created) and the model had not
+called a tool since that turn (then the answer is the tools core's: it asks again for the response that
+follows its outputs), the conductor asks for the answer again (``response.create``). Recycle: after ``max_session_minutes`` the connection is renewed at the next
 quiet moment (READY, nothing open, nobody speaking, no tool running, no transcript pending, no summary
 running), make before break.
 
@@ -92,7 +92,6 @@ from actors.uploader.gate import GATE_EVENTS
 from events import commands
 from events.audio import AudioChunk, CaptureEnded
 from events.base import Event
-from events.commands import ClientCommand
 from events.connection import ConnectionLost, ConversationReseeded, Reconnected, ReconnectFailed
 from events.envelope import Envelope
 from events.playback import PlaybackFinished, SessionFailed, SessionReady, TurnEnded
@@ -180,7 +179,7 @@ class ConductorCore:
         self._awaiting_playback: dict[str, _AwaitingPlayback] = {}
         self._pending_outcomes: set[str] = set()  # user items without a transcript outcome
         self._tools_running: set[str] = set()  # call ids of tool runs under way
-        self._calls_unanswered: set[str] = set()  # calls since the last user input with no response.create after
+        self._called_tools = False  # a function call since the last user input: its answer is the tools core's
         # summaries (None: no summariser in this session)
         self.summary_trigger = summary_trigger
         self._summary_verdicts: set[str] = set()  # responses over the trigger, awaiting started/skipped
@@ -363,7 +362,7 @@ class ConductorCore:
         if done.recycle or done.resumed_from is not None:
             return []
         answer_lost = self._awaiting_answer and not self._answered and self._last_user_item in done.items
-        if answer_lost and not self._calls_unanswered:
+        if answer_lost and not self._called_tools:
             return [commands.response_create(self._next_id())]  # the answer went with the old connection
         return []
 
@@ -401,13 +400,11 @@ class ConductorCore:
         elif isinstance(ev, SummaryStarted | SummarySkipped | SummaryApplied | SummaryAbandoned):
             return self._on_summary(ev)
         elif isinstance(ev, FunctionCallRequested):
-            self._calls_unanswered.add(ev.call_id)
+            self._called_tools = True
         elif isinstance(ev, ToolRunRequested):
             self._tools_running.add(ev.call_id)
         elif isinstance(ev, ToolResult | ToolRejected):
             self._tools_running.discard(ev.call_id)
-        elif isinstance(ev, ClientCommand) and ev.type == "response.create":
-            self._calls_unanswered.clear()  # the batch's answer is asked for
         return []
 
     def _on_item_added(self, env: Envelope, ev: ItemAdded) -> list[Event]:
@@ -437,7 +434,7 @@ class ConductorCore:
         self._answered = False
         self._last_input_seq = seq
         self._last_user_item = item_id
-        self._calls_unanswered.clear()
+        self._called_tools = False
 
     def _on_played(self, item_id: str) -> list[Event]:
         response_id = self._item_response.get(item_id)

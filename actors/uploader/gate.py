@@ -15,10 +15,10 @@ States::
 - STREAMING: every chunk is sent at once. The gate also remembers the audio sent since the server last
   committed the input buffer (``AudioCommitted``): what a connection that drops now loses with it.
 - HOLDING: no usable connection (lost, or a recycle is renewing it): chunks are held, oldest dropped beyond
-  ``hold_ms``. A loss puts the uncommitted audio at the head of the held audio, so the new connection hears a
-  user turn cut by the drop from its start (the old server never committed it). A recycle happens at a quiet
-  moment, so nothing uncommitted is worth saying again there (what the old server has in its buffer is
-  silence). The release (``Released``) is every held chunk, in order, then the gate streams again and the
+  ``hold_ms``. A loss while the user is speaking (``SpeechStarted`` since the last commit) puts the
+  uncommitted audio at the head of the held audio, so the new connection hears the user turn the drop cut
+  from its start (the old server never committed it). Otherwise what the old server had in its buffer is
+  silence, not worth sending again, and a recycle happens at a quiet moment anyway. The release (``Released``) is every held chunk, in order, then the gate streams again and the
   connection's audio starts with them.
 
 Per chunk the work is O(1): a deque append, and a pop from the left while over the bound.
@@ -41,11 +41,11 @@ from events.connection import (
     ReconnectRequested,
 )
 from events.playback import SessionReady
-from events.protocol import AudioCommitted
+from events.protocol import AudioCommitted, SpeechStarted
 
 # the events a gate reacts to besides the chunks themselves
 GATE_EVENTS: frozenset[type[Event]] = frozenset(
-    {SessionReady, AudioCommitted, ConnectionLost, ReconnectRequested, ReconnectFailed, Reconnected, ConversationReseeded}
+    {SessionReady, SpeechStarted, AudioCommitted, ConnectionLost, ReconnectRequested, ReconnectFailed, Reconnected, ConversationReseeded}
 )
 
 
@@ -101,6 +101,7 @@ class AudioGate:
         self.held_back = 0  # chunks not sent because the session was not configured yet
         self._lost = False  # the current connection is gone (not a recycle)
         self._recycling = False
+        self._speaking = False  # speech started on this connection since its last commit
         self._uncommitted = _Window(hold_ms)  # sent since the last commit on this connection
         self._held = _Window(hold_ms)
 
@@ -121,7 +122,10 @@ class AudioGate:
         if isinstance(event, SessionReady):
             if self.state is GateState.AWAITING_SESSION:
                 self.state = GateState.STREAMING
+        elif isinstance(event, SpeechStarted):
+            self._speaking = self.state is GateState.STREAMING
         elif isinstance(event, AudioCommitted):
+            self._speaking = False
             if self.state is GateState.STREAMING:
                 self._uncommitted.clear()
         elif isinstance(event, Reconnected):
@@ -129,7 +133,7 @@ class AudioGate:
         elif isinstance(event, ConnectionLost):
             if event.reconnecting and not self._lost:
                 self._lost = True
-                self._hold(carry_uncommitted=not self._recycling)
+                self._hold(carry_uncommitted=self._speaking and not self._recycling)
         elif isinstance(event, ReconnectRequested):
             if event.recycle and not self._lost and not self._recycling:
                 self._recycling = True
@@ -152,6 +156,7 @@ class AudioGate:
                 for pcm, ms in self._uncommitted.chunks:
                     self._held.add(pcm, ms)
             self._uncommitted.clear()
+            self._speaking = False
             self.state = GateState.HOLDING
 
     def _release(self) -> Released | None:
