@@ -130,6 +130,8 @@ def _speak_outputs(turns: Sequence[Turn]) -> str:
         if turn.kind == "message" and turn.role == "user":
             break
         since.insert(0, turn)
-    calls = {t.call_id: t.name for t in since if t.kind == "function_call"}
-    outputs = [t for t in since if t.kind == "function_call_output"]
-    return " ".join(speak_result(calls.get(o.call_id, ""), o.text) for o in outputs)
+    calls = [t for t in since if t.kind == "function_call"]
+    order = {call.call_id: index for index, call in enumerate(calls)}
+    names = {call.call_id: call.name for call in calls}
+    outputs = sorted((t for t in since if t.kind == "function_call_output"), key=lambda o: order.get(o.call_id, len(order)))
+    return " ".join(speak_result(names.get(o.call_id, ""), o.text) for o in outputs)
