@@ -5,6 +5,8 @@ Consumes: the conversation events (``PROJECTION_EVENTS``: items, transcripts, as
 that each turn's attachments are cut from (``AUDIO_EVENTS``: capture chunks, the VAD's speech span, assistant
 deltas, playback progress and finish; see audio.py),
 ``ResponseCreated``, the errors (``ServerError``, ``ProtocolViolation``, ``ActorFailed``, ``SessionFailed``),
+the connection lifecycle (``CONNECTION_EVENTS``: lost, reconnect attempts, reconnected, re-seeded, held audio
+sent, retired; see link.py),
 and, when their modules are loaded, the tools' and summariser's events, found by tag (``tool.result``,
 ``tool.rejected``, ``summary.*``) so that this actor does not depend on them.
 Emits: no events. Its outputs are operations on an external service (see core.py), so replay has nothing to
@@ -39,6 +41,7 @@ import trio
 from actors.tracer.audio import AUDIO_EVENTS
 from actors.tracer.backends import FLUSH_INTERVAL_S, JsonlBackend, MaximBackend, make_backend
 from actors.tracer.core import NAME, OPTIONAL_TAGS, TraceCore
+from actors.tracer.link import CONNECTION_EVENTS
 from actors.tracer.ops import Op
 from events.base import Event, registered_tags
 from events.envelope import Envelope
@@ -51,7 +54,7 @@ from pipeline.runtime import ActorContext, ActorSpec
 
 __all__ = ["CONSUMES", "NAME", "tracer_actor"]
 
-CONSUMES: frozenset[type[Event]] = PROJECTION_EVENTS | AUDIO_EVENTS | {
+CONSUMES: frozenset[type[Event]] = PROJECTION_EVENTS | AUDIO_EVENTS | CONNECTION_EVENTS | {
     ResponseCreated,
     ServerError,
     ProtocolViolation,

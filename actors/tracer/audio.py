@@ -8,8 +8,11 @@ a piece is complete.
   ``SpeechStopped.audio_end_ms``; chunk ``i`` covers ``i x chunk length`` onwards), so at ``speech_stopped``
   that span is cut from the chunks: exactly the samples the server committed for the item.
 * Assistant: the item's audio (``AssistantAudioDelta``) is kept while it plays; at ``PlaybackFinished`` the
-  part actually played (``played_ms``: all of it, or up to where a barge-in cut it) is the cut. Its session
-  span runs from the first playback progress to the finish.
+  part actually played (``played_ms``: all of it, or up to where a barge-in or a lost connection cut it) is
+  the cut. Its session span runs from the first playback progress to the finish. Per item: a response with a
+  preamble and an answer gives two cuts. An item finished with nothing played (never heard: the response was
+  stopped before it began) gives none, and deltas still in flight for a finished item are ignored (they were
+  never played).
 
 Memory: at most ``keep_ms`` of input audio plus the audio of the items still playing.
 """
@@ -28,6 +31,7 @@ from events.protocol import AssistantAudioDelta, SpeechStarted, SpeechStopped
 
 RATE = 24000
 BYTES_PER_MS = RATE * 2 // 1000
+MAX_FINISHED = 256
 AUDIO_EVENTS = frozenset({AudioChunk, SpeechStarted, SpeechStopped, AssistantAudioDelta, PlaybackProgress, PlaybackFinished})
 
 
@@ -60,6 +64,7 @@ class AudioCutter:
         self._speech: dict[str, int] = {}  # item id -> audio_start_ms
         self._playing: dict[str, _Playing] = {}
         self.response_of: dict[str, str] = {}  # assistant item id -> its response
+        self._finished: dict[str, None] = {}  # items reported finished (the last MAX_FINISHED): late deltas
 
     def apply(self, env: Envelope) -> list[AudioCut]:
         ev = env.event
@@ -69,6 +74,8 @@ class AudioCutter:
             while self._kept - len(self._chunks[0][2]) >= self.keep_bytes:
                 self._kept -= len(self._chunks.popleft()[2])
         elif isinstance(ev, AssistantAudioDelta):
+            if ev.item_id in self._finished:
+                return []  # in flight when its playback stopped: never played
             playing = self._playing.get(ev.item_id)
             if playing is None:
                 playing = self._playing[ev.item_id] = _Playing(response_id=ev.response_id)
@@ -79,9 +86,13 @@ class AudioCutter:
             if playing is not None and playing.first_played_t_ns is None and ev.played_ms > 0:
                 playing.first_played_t_ns = env.t_ns
         elif isinstance(ev, PlaybackFinished):
+            self._finished[ev.item_id] = None
+            while len(self._finished) > MAX_FINISHED:
+                del self._finished[next(iter(self._finished))]
             playing = self._playing.pop(ev.item_id, None)
             if playing is not None:
-                return [self._played(ev.item_id, playing, env.t_ns, ev.played_ms, interrupted=ev.interrupted)]
+                played = self._played(ev.item_id, playing, env.t_ns, ev.played_ms, interrupted=ev.interrupted)
+                return [played] if played.pcm else []
         elif isinstance(ev, SpeechStarted):
             self._speech[ev.item_id] = ev.audio_start_ms
         elif isinstance(ev, SpeechStopped):

@@ -134,8 +134,12 @@ class MaximBackend:
         elif kind == "generation.result":
             if d.get("status") != "completed":
                 log.generation_add_metadata(op.id, {"status": d.get("status"), "reason": d.get("reason", "")})
+            if d.get("output_items"):  # the response's items one by one (a preamble, calls, the answer)
+                log.generation_add_metadata(op.id, {"output_items": list(d["output_items"])})
             log.generation_result(op.id, {**d["result"], "created": int(when.timestamp())})
         elif kind == "generation.error":
+            if d.get("output_items"):
+                log.generation_add_metadata(op.id, {"output_items": list(d["output_items"])})
             log.generation_error(op.id, {"message": d["message"], "code": d.get("code"), "type": d.get("type")})
         elif kind == "tool_call.start":
             call = {"id": op.id, "name": d["name"], "description": "", "args": d.get("args", ""), "tags": {"call_id": str(d.get("call_id", ""))}, "start_timestamp": when}

@@ -12,6 +12,13 @@ A run is one trace *session*. Inside it:
   ``prompt_tokens``/``completion_tokens``/``total_tokens``, and its status: ``completed`` (a result),
   ``cancelled``/``incomplete`` (a result carrying the status and the server's reason), ``failed`` (an error).
   A transcript that lands after its turn's generations is added to them as a user message.
+  Per item, not per response: a response of the current models carries several message items (a spoken
+  preamble, then the answer) and function calls, in any order. The generation's assistant message holds the
+  text of every message item, in output order, one per line, and every function call as a tool call; its
+  ``output_items`` (metadata in Maxim) lists the items one by one (id, type, and the text or the call), so
+  that none is lost and none is merged into another where it matters. A response the connection lost
+  (``ConnectionLost.interrupted``) is a generation error ("connection lost before response.done"), on its
+  turn's trace, which stays open: the call goes on on the next connection.
 * a **tool call** per ``FunctionCallRequested``, finished by the first of: the tools edge (``tool.result`` /
   ``tool.rejected``, matched by tag) or our own ``function_call_output`` command. An output that is the tools
   actor's error object (``{"error": ..., "kind": ...}``) or a failed result is recorded as a tool error.
@@ -19,6 +26,9 @@ A run is one trace *session*. Inside it:
   ``summary.applied`` / ``summary.abandoned``, matched by tag), holding the summary-model generation.
 * **errors** (``ServerError``, ``ProtocolViolation``, ``ActorFailed``, ``SessionFailed``) on the open turn's
   trace, or on a one-error trace when no turn is open.
+* the **connection lifecycle** (lost, reconnect attempts, reconnected, re-seeded, held audio sent, retired,
+  resumed) as a trace of its own per reconnect/recycle/resume, with one event per fact (link.py). Items a
+  re-seed creates again (``ReseedPlanned``) are the old conversation: they open no turn.
 * **audio attachments** (``attachment``): each user turn's speech as the server heard it and each assistant
   item's audio as it was played (cut where a barge-in cut it), as mono WAV data on the turn's trace, cut by
   ``AudioCutter`` (audio.py) from the capture chunks, the VAD span, the deltas and playback's reports. The
@@ -42,14 +52,17 @@ from typing import Any
 import attrs
 
 from actors.tracer.audio import AUDIO_EVENTS, RATE, AudioCut, AudioCutter
+from actors.tracer.link import CONNECTION_EVENTS, ConnectionTraces
 from actors.tracer.ops import Op, chat_usage, parse_tags, safe_id, tool_error
 from events.base import thaw
 from events.commands import ClientCommand
+from events.connection import ConnectionLost, ReseedPlanned
 from events.envelope import Envelope
 from events.playback import SessionFailed
 from events.protocol import (
     FunctionCallRequested,
     ItemAdded,
+    OutputItemAdded,
     ProtocolViolation,
     ResponseCreated,
     ResponseDone,
@@ -96,6 +109,8 @@ class _Response:
     created_t_ns: int
     context_len: int  # the turn's messages before this response: its request
     tool_calls: list[dict[str, Any]] = attrs.Factory(list)
+    items: dict[str, int] = attrs.Factory(dict)  # its output items (from output_item.added) -> output index
+    calls: dict[str, tuple[str, str]] = attrs.Factory(dict)  # function call item -> (call_id, name)
 
 
 @attrs.define
@@ -144,6 +159,8 @@ class TraceCore:
         self._trace_of_response: dict[str, str] = {}
         self._pending_audio: dict[str, AudioCut] = {}  # user speech cut before its item (and trace) exists
         self._last_t_ns = 0
+        self._reseeding: set[str] = set()  # ids a re-seed creates again: the old conversation, not new turns
+        self.link = ConnectionTraces(session_id=self.session_id, emit=self._emit, next_id=self._next_id)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TraceCore:
@@ -172,7 +189,10 @@ class TraceCore:
                 self._attach(cut)
             return self._ops
         if isinstance(ev, ItemAdded):
-            if ev.item_type == "message" and ev.role == "user":
+            if ev.item_id in self._reseeding:
+                self._reseeding.discard(ev.item_id)
+            elif ev.item_type == "message" and ev.role == "user":
+                self.link.conversation_goes_on()
                 self._on_user_item(ev.item_id)
         elif isinstance(ev, TranscriptResolved):
             self._on_transcript(ev.item_id, ev.text, "transcript", {"item_id": ev.item_id, "via": ev.via})
@@ -180,7 +200,10 @@ class TraceCore:
             meta = {"item_id": ev.item_id, "reason": ev.reason, "detail": ev.detail}
             self._on_transcript(ev.item_id, None, "transcript.unavailable", meta, f"[transcript unavailable: {ev.reason}]")
         elif isinstance(ev, ResponseCreated):
+            self.link.conversation_goes_on()
             self._response(ev.response_id, env.t_ns)
+        elif isinstance(ev, OutputItemAdded):
+            self._response(ev.response_id, env.t_ns).items.setdefault(ev.item_id, ev.output_index)
         elif isinstance(ev, FunctionCallRequested):
             self._on_function_call(ev, env.t_ns)
         elif isinstance(ev, ResponseDone):
@@ -199,6 +222,12 @@ class TraceCore:
             self._on_tool_edge(ev)
         elif ev.TAG in SUMMARY_TAGS:
             self._on_summary(ev, env.t_ns)
+        elif type(ev) in CONNECTION_EVENTS:
+            if isinstance(ev, ConnectionLost):
+                self._on_connection_lost(ev)
+            elif isinstance(ev, ReseedPlanned):
+                self._reseeding = set(ev.items)
+            self.link.handle(ev)
         return self._ops
 
     def finish(self) -> list[Op]:
@@ -226,6 +255,7 @@ class TraceCore:
             if trace.state is not TraceState.ENDED:
                 trace.state = TraceState.ENDED
                 self._emit("trace.end", trace.id)
+        self.link.end()
         self._current = None
         self._emit("session.end", self.session_id)
         self.state = TracerState.FINISHED
@@ -309,6 +339,7 @@ class TraceCore:
         response.tool_calls.append(
             {"id": ev.call_id, "type": "function", "function": {"name": ev.name, "arguments": ev.arguments}}
         )
+        response.calls[ev.item_id] = (ev.call_id, ev.name)
         self._emit("tool_call.start", call.id, trace_id=call.trace_id, name=ev.name, args=ev.arguments, call_id=ev.call_id)
 
     def _generation_head(self, response: _Response, response_id: str) -> dict[str, Any]:
@@ -333,7 +364,9 @@ class TraceCore:
         self._emit("generation.start", gen_id, **self._generation_head(response, ev.response_id))
         if trace.user_text is None and trace.user_item is not None:
             trace.awaiting_transcript.append(gen_id)
-        text = self._assistant_text(ev.output_item_ids)
+        items = self._output_items(response, ev.output_item_ids)
+        texts = [item["text"] for item in items if item["type"] == "message" and item.get("text")]
+        text = "\n".join(texts) if texts else None
         reason = ev.status_details.get("reason")
         if ev.status == "failed":
             error = ev.status_details.get("error")
@@ -344,6 +377,7 @@ class TraceCore:
                 message=str(error.get("message") or "response failed"),
                 code=str(error.get("code") or ""),
                 type=str(error.get("type") or "failed"),
+                **({"output_items": items} if items else {}),
             )
         else:
             message: dict[str, Any] = {"role": "assistant", "content": text}
@@ -362,6 +396,8 @@ class TraceCore:
             status: dict[str, Any] = {"status": ev.status}
             if ev.status != "completed":
                 status["reason"] = str(reason or "")
+            if items:
+                status["output_items"] = items
             self._emit("generation.result", gen_id, result=result, **status)
         if text:
             self._emit("trace.update", trace.id, output=text)
@@ -372,13 +408,46 @@ class TraceCore:
             trace.context.append(entry)
         self._maybe_end(trace, reply_complete=not (response.tool_calls or ev.has_function_calls))
 
-    def _assistant_text(self, item_ids: tuple[str, ...]) -> str | None:
-        texts = []
-        for item_id in item_ids:
+    def _output_items(self, response: _Response, done_ids: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Every output item of the response, in output order (``response.done``'s list, then any item
+        the response started that the list left out), each as the trace shows it."""
+        known = (*done_ids, *response.calls)
+        extra = sorted((index, item_id) for item_id, index in response.items.items() if item_id not in known)
+        later_calls = [item_id for item_id in response.calls if item_id not in done_ids]
+        out: list[dict[str, Any]] = []
+        for item_id in dict.fromkeys((*done_ids, *(item_id for _, item_id in extra), *later_calls)):
+            if item_id in response.calls:
+                call_id, name = response.calls[item_id]
+                out.append({"item_id": item_id, "type": "function_call", "call_id": call_id, "name": name})
+                continue
             turn = self.conversation.turn(item_id)
-            if turn is not None and turn.kind == "message" and turn.role == "assistant" and turn.text:
-                texts.append(turn.text)
-        return "\n".join(texts) if texts else None
+            if turn is not None and turn.kind == "message" and turn.role == "assistant":
+                entry: dict[str, Any] = {"item_id": item_id, "type": "message", "text": turn.text}
+                if turn.status == "interrupted":
+                    entry["interrupted"] = True
+                out.append(entry)
+        return out
+
+    def _on_connection_lost(self, ev: ConnectionLost) -> None:
+        """The responses in flight never finish: each is a generation error on its turn's trace, which stays
+        open (the call goes on); a superseded turn whose last response this was ends."""
+        for response_id in ev.interrupted:
+            response = self._responses.pop(response_id, None)
+            if response is None:
+                continue
+            trace = self._traces[response.trace_id]
+            trace.open_responses.discard(response_id)
+            gen_id = self._next_id("gen")
+            self._emit("generation.start", gen_id, **self._generation_head(response, response_id))
+            if trace.user_text is None and trace.user_item is not None:
+                trace.awaiting_transcript.append(gen_id)
+            message = f"connection lost before response.done: {' '.join(ev.reason.split())}"
+            error: dict[str, Any] = {"message": message, "code": str(ev.code or ""), "type": "connection_lost"}
+            items = self._output_items(response, ())
+            if items:
+                error["output_items"] = items
+            self._emit("generation.error", gen_id, **error)
+            self._maybe_end(trace)
 
     def _on_command(self, ev: ClientCommand) -> None:
         item = ev.body.get("item")

@@ -134,7 +134,7 @@ async def test_a_quiet_trace_is_flushed_every_second(tmp_path: Path, autojump_cl
 def _wav_pcm(data: bytes) -> bytes:
     with wave.open(BytesIO(data)) as w:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 24000)
-        return w.readframes(w.getnframes())
+        return bytes(w.readframes(w.getnframes()))
 
 
 def test_wav_bytes_is_a_wav() -> None:

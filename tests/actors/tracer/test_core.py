@@ -78,7 +78,10 @@ def test_a_turn_with_a_tool_call_then_a_cancelled_reply() -> None:
     mapped = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120, "prompt_tokens_details": {"cached_tokens": 64, "audio_tokens": 30}}
     assert feed(done) == [
         gen_head("s1-gen-1", "s1-trace-1", [user_msg], 2000, "resp_1"),
-        Op("generation.result", "s1-gen-1", {"result": result("resp_1", call_msg, "tool_calls", mapped), "status": "completed"}),
+        Op("generation.result", "s1-gen-1", {
+            "result": result("resp_1", call_msg, "tool_calls", mapped), "status": "completed",
+            "output_items": [{"item_id": "fc1", "type": "function_call", "call_id": "call_1", "name": "get_weather"}],
+        }),
     ]  # the trace stays open: the reply comes after the tool
     assert feed(function_call_output("tools_0001", "call_1", WEATHER)) == [Op("tool_call.result", "s1-tool-1", {"result": WEATHER})]
     assert feed(ResponseCreated(response_id="resp_2")) == []
@@ -89,7 +92,10 @@ def test_a_turn_with_a_tool_call_then_a_cancelled_reply() -> None:
     reply = {"role": "assistant", "content": "It is 21 degrees."}
     assert feed(done) == [
         gen_head("s1-gen-2", "s1-trace-1", [user_msg, call_msg, tool_msg], 7000, "resp_2"),
-        Op("generation.result", "s1-gen-2", {"result": result("resp_2", reply, "stop", {"prompt_tokens": 150, "completion_tokens": 40, "total_tokens": 190}), "status": "completed"}),
+        Op("generation.result", "s1-gen-2", {
+            "result": result("resp_2", reply, "stop", {"prompt_tokens": 150, "completion_tokens": 40, "total_tokens": 190}), "status": "completed",
+            "output_items": [{"item_id": "item_a1", "type": "message", "text": "It is 21 degrees."}],
+        }),
         Op("trace.update", "s1-trace-1", {"output": "It is 21 degrees."}),
         Op("trace.end", "s1-trace-1", {}),
     ]
@@ -108,6 +114,7 @@ def test_a_turn_with_a_tool_call_then_a_cancelled_reply() -> None:
         Op("generation.result", "s1-gen-3", {
             "result": result("resp_3", partial, "turn_detected", {"prompt_tokens": 220, "completion_tokens": 10, "total_tokens": 230}),
             "status": "cancelled", "reason": "turn_detected",
+            "output_items": [{"item_id": "item_a2", "type": "message", "text": "Once upon", "interrupted": True}],
         }),
         Op("trace.update", "s1-trace-2", {"output": "Once upon"}),
         Op("trace.end", "s1-trace-2", {}),
