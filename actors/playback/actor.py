@@ -161,6 +161,12 @@ class _Playback:
                 return
             track = self.tracks.get(event.item_id)
             if track is None:
+                # items of a response stream one after the other: a new one completes the ones before it
+                # (their .done may come only at response.done), so they finish as soon as they are played
+                for item_id, earlier in list(self.tracks.items()):
+                    if earlier.response_id == event.response_id and not earlier.done:
+                        earlier.done = True
+                        self.finish_if_played(item_id)
                 track = self.tracks[event.item_id] = _Track(response_id=event.response_id)
             if event.pcm:
                 track.received += len(event.pcm)

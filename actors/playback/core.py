@@ -14,6 +14,11 @@ its first delta until the shell reports it ``PlaybackFinished``. The item actual
 (``heard_item``) is the first of them whose audio is not all played yet or is still arriving; the items
 behind it have not started (``played_ms == 0``).
 
+A response streams its items one after the other, so the first delta of a new item completes the audio of the
+items of the same response before it, even though their ``.done`` events may come much later (gpt-realtime-2
+sends them batched just before ``response.done``): a preamble that has been played in full is then finished,
+not "still arriving", and a barge-in during the answer cuts the answer only.
+
 It also knows which responses are *open* (``ResponseCreated`` or a first delta, until ``ResponseDone``):
 the server cancels the open response when the user starts speaking (``interrupt_response``, which the
 session always sets), so everything that response still sends must not play.
@@ -167,6 +172,9 @@ class PlaybackCore:
         self._open.add(delta.response_id)
         item = self._items.get(delta.item_id)
         if item is None:
+            for earlier in self._items.values():  # items stream one after the other: theirs is complete
+                if earlier.response_id == delta.response_id:
+                    earlier.audio_done = True
             item = self._items[delta.item_id] = _Item(response_id=delta.response_id)
         item.received_samples += len(delta.pcm) // 2
 

@@ -277,3 +277,19 @@ def test_a_lost_connection_also_stops_an_open_response_it_did_not_name() -> None
     out = core.handle(env(ConnectionLost(reason="session expired", interrupted=())))
     assert out == [PlaybackInterrupted(item_id="item_a", played_ms=0)]
     assert state_of(core) is PlaybackState.IDLE
+
+
+def test_items_closed_at_the_end_of_the_response_the_answer_alone_is_cut() -> None:
+    """gpt-realtime-2 sends the preamble's .done events only just before response.done: the answer's first
+    delta already says the preamble's audio is complete, so a barge-in in the answer cuts the answer only."""
+    core = PlaybackCore()
+    core.handle(created())
+    core.handle(delta(500, item="item_pre"))
+    core.handle(delta(800, item="item_ans"))  # no audio.done for item_pre yet
+    core.handle(played(500, 500, item="item_pre"))
+    assert core.heard_item == "item_ans"
+    core.handle(played(200, 800, item="item_ans"))
+    assert core.handle(speech()) == [
+        PlaybackInterrupted(item_id="item_ans", played_ms=200),
+        commands.item_truncate("playback_0001", "item_ans", audio_end_ms=200),
+    ]

@@ -415,3 +415,24 @@ async def test_a_lost_connection_stops_the_interrupted_audio_at_once_without_a_t
     assert [p.played_ms for p in h.events(PlaybackProgress) if p.item_id == "item_pre"][-1] == 240
     _, data = wav_frames(path)
     assert np.frombuffer(data, dtype="<i2").tolist() == [1] * 240 * 24 + [3] * 100 * 24
+
+
+async def test_an_item_closed_only_at_response_done_finishes_when_it_is_played(autojump_clock: trio.abc.Clock) -> None:
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            h = await Harness(NullSink(), realtime=True).start(nursery)
+            await h.send(ResponseCreated(response_id="resp_1"))
+            await h.audio(200, item="item_pre")
+            await h.audio(2000, item="item_ans")  # the preamble's .done events will come at response.done
+            await trio.sleep(0.5)
+            # the preamble is played and reported finished now, not when the response ends
+            assert h.events(PlaybackFinished) == [PlaybackFinished(item_id="item_pre", played_ms=200)]
+            await h.send(AssistantAudioDone(response_id="resp_1", item_id="item_pre"))
+            await h.send(AssistantAudioDone(response_id="resp_1", item_id="item_ans"))
+            await h.send(ResponseDone(response_id="resp_1", status="completed"))
+            await trio.sleep(2)
+            await h.end()
+    assert h.events(PlaybackFinished) == [
+        PlaybackFinished(item_id="item_pre", played_ms=200),
+        PlaybackFinished(item_id="item_ans", played_ms=2000),
+    ]
