@@ -17,10 +17,13 @@ id the user item will get (and, with `interrupt_response`, cancels the active re
 
 Responses. At most one response runs in the default conversation (a second `response.create` gets
 `conversation_already_has_active_response`); out-of-band ones (`conversation: "none"`) may overlap. Each is
-a small state machine in `responses.py`: WAITING_INPUT (its context's user audio not yet heard) →
-SYNTHESIZING (audio: the shell runs TTS) → STREAMING (the shell calls `advance`, pausing between chunks, so
-a cancel or barge-in lands mid-response) → DONE. Cancellation from any state closes what is open, then
-`response.done` (`cancelled`, `client_cancelled` or `turn_detected`) with usage and `rate_limits.updated`.
+a small state machine in `responses.py`: WAITING_INPUT (its context's user audio not yet heard) → the
+brain's plan of items (`reasoning.py`: one item for the seed models; a reasoning model may add a spoken
+preamble, several function calls, or a preamble before a long answer) → per message SYNTHESIZING (audio:
+the shell runs TTS) → STREAMING (the shell calls `advance`, pausing between chunks, so a cancel or barge-in
+lands mid-item) → the next item → DONE. Cancellation from any state closes every open item with what was
+sent, then `response.done` (`cancelled`, `client_cancelled` or `turn_detected`) with usage and
+`rate_limits.updated`. A truncate reaches any assistant item, open or not, bounded by that item's sent audio.
 
 Transcription is separate from hearing: the brain always hears committed audio (ASR), while the
 `conversation.item.input_audio_transcription.*` events are sent only when `audio.input.transcription` was
@@ -51,15 +54,14 @@ from pipeline.server.errors import ClientError, invalid_value, string_too_long
 from pipeline.server.ids import IdGenerator
 from pipeline.server.protocol import parse_client_event
 from pipeline.server.responses import MessageStream, Response, ResponseState, brain_turns
+from pipeline.server.transcription import transcription_events
 from pipeline.server.usage import (
     Cost,
     Segment,
     cached_cost,
     empty_usage,
     input_segments,
-    text_tokens,
     usage_json,
-    user_audio_tokens,
 )
 from pipeline.server.vad import EnergyVad, SpeechStarted
 
@@ -342,40 +344,9 @@ class RealtimeCore:
         config = self._transcribe.pop(item_id, None)
         if config is None or self.state is ConnectionState.CLOSED:
             return []
-        transcript = str(config.get("heard") or "")
-        fault = self.config.transcript_fault
-        item = self.conversation.get(item_id)
-        if fault == "fail":
-            error = {"type": "transcription_error", "code": "audio_unintelligible", "message": "Audio could not be transcribed.", "param": None}
-            return [self._send("conversation.item.input_audio_transcription.failed", item_id=item_id, content_index=0, error=error)]
-        if fault == "empty":
-            transcript = ""
-        if item is not None:
-            item.data["content"][0]["transcript"] = transcript
-        if fault == "never":
-            return []
-        model = str(config.get("model") or "")
-        audio_ms = item.audio_ms if item is not None else 0
-        words = transcript.split(" ")
-        pieces = [transcript] if model == "whisper-1" or not transcript else [
-            " ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "") for i in range(0, len(words), 3)
-        ]  # fmt: skip
-        outputs: list[Output] = [
-            self._send("conversation.item.input_audio_transcription.delta", item_id=item_id, content_index=0, delta=piece, obfuscation=self.ids.obfuscation())
-            for piece in pieces
-        ]
-        if model == "whisper-1":
-            usage: dict[str, Any] = {"type": "duration", "seconds": round(audio_ms / 1000, 3)}
-        else:
-            prompt = text_tokens(str(config.get("prompt") or ""))
-            audio = user_audio_tokens(audio_ms)
-            out = text_tokens(transcript)
-            usage = {"type": "tokens", "input_tokens": audio + prompt, "output_tokens": out, "total_tokens": audio + prompt + out,
-                     "input_token_details": {"text_tokens": prompt, "audio_tokens": audio}}  # fmt: skip
-        outputs.append(
-            self._send("conversation.item.input_audio_transcription.completed", item_id=item_id, content_index=0, transcript=transcript, usage=usage)
-        )
-        return outputs
+        events = transcription_events(item_id, self.conversation.get(item_id), config, fault=self.config.transcript_fault,
+                                      event=self._event, obfuscation=self.ids.obfuscation)  # fmt: skip
+        return [Send(e) for e in events]
 
     # ----------------------------------------------------------------- conversation items
 
