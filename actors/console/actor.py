@@ -123,6 +123,6 @@ def console_actor(
                 conv.apply(env)
                 if not quiet:
                     show(order.feed(env, conv))
-            show(order.flush())
+            show(order.flush(conv))
 
     return ActorSpec(name=NAME, consumes=CONSUMES, shell=shell, capacity=CAPACITY)

@@ -23,11 +23,15 @@ ended``), so the bound only decides how long the screen may lag, never whether a
 of the session ``flush`` prints what is left, places still unfilled as pending.
 
 Per item, not per response: a response of the current models can carry a spoken preamble ("Let me check
-that."), function calls and the answer as separate items, in any order. Each message item is its own line
-when its text is done, each function call its own line when its arguments are, so they come out in the
-order the server produced them (preamble, tool calls, answer), all behind the user line they answer. A
-message item whose text never completes (its response cancelled before its ``.done``, or its connection lost)
-still gets its line, marked ``[interrupted]``, when its response ends or the connection is lost.
+that."), function calls and the answer as separate items, in any order. Each message item is its own line,
+each function call its own line, in the order the items were produced (preamble, tool calls, answer), all
+behind the user line they answer. The same reservation keeps that order: an assistant message reserves its
+line when its item is added, and the line is filled when its text is done. That matters because the text of
+a message is often done late: gpt-realtime-2 sends every message's ``.done`` events batched just before
+``response.done``, after the function calls that followed the preamble. A message whose text never completes
+(its response cancelled before its ``.done``, or its connection lost) gets its line, with what was said and
+marked ``[interrupted]``, when its response ends or the connection is lost; so an assistant place waits at
+most as long as its response, and needs no clock.
 
 Re-seeding (issue 12): the items a re-seed creates again (``ReseedPlanned``) are the old conversation coming
 back; their ``conversation.item.added`` prints nothing and reserves no place (no transcript will come for
@@ -63,6 +67,9 @@ class _Place:
     due_ns: int | None = None
 
 
+_DROPPED = ""  # the line of a place whose item went away (deleted before its text was done): nothing printed
+
+
 class ConsoleLines:
     """Turns envelopes into console lines in conversation order (see the module docstring)."""
 
@@ -76,7 +83,7 @@ class ConsoleLines:
         self._answered: set[str] = set()  # user items whose outcome line is out (or in its place)
         self._summaries = SummaryWindow()
         self._reseeding: set[str] = set()  # ids a re-seed creates again: their item.added prints nothing
-        self._unsaid: dict[str, None] = {}  # assistant messages added whose line is not out yet, in order
+        self._unsaid: dict[str, _Place] = {}  # assistant messages whose text is not done yet: their places
 
     @property
     def deadline_ns(self) -> int | None:
@@ -101,28 +108,38 @@ class ConsoleLines:
             self._outcome(ev.item_id, format_line(env, conversation), env.t_ns)
         else:
             if isinstance(ev, ItemAdded) and ev.item_type == "message" and ev.role == "assistant" and not ev.text:
-                self._unsaid[ev.item_id] = None
-            elif isinstance(ev, AssistantTextDone | ItemDeleted):
-                self._unsaid.pop(ev.item_id, None)
+                self._unsaid.setdefault(ev.item_id, _Place(item_id=ev.item_id))
+                self._queue.append(self._unsaid[ev.item_id])
+                return self.expire(env.t_ns)
+            if isinstance(ev, AssistantTextDone) and ev.item_id in self._unsaid:
+                self._fill(self._unsaid.pop(ev.item_id), format_line(env, conversation), env.t_ns)
+                return self.expire(env.t_ns)
+            if isinstance(ev, ItemDeleted) and ev.item_id in self._unsaid:
+                self._unsaid.pop(ev.item_id).line = _DROPPED
             elif isinstance(ev, ResponseDone | ConnectionLost):
-                self._print_unfinished(conversation, env.t_ns)
+                self._fill_unfinished(conversation, env.t_ns, final=False)
             for line in (format_line(env, conversation), self._summaries.line(env)):
                 if line is not None:
                     self._queue.append(line)
                     self._start_clocks(env.t_ns)
         return self.expire(env.t_ns)
 
-    def _print_unfinished(self, conversation: Conversation, t_ns: int) -> None:
-        """The assistant messages whose text will never be done (their response ended, or the connection did)
-        get their line now, with what was said of them."""
-        for item_id in list(self._unsaid):
+    def _fill(self, place: _Place, line: str | None, t_ns: int) -> None:
+        place.line = line if line is not None else _DROPPED
+        if place.line:
+            self._start_clocks(t_ns)
+
+    def _fill_unfinished(self, conversation: Conversation, t_ns: int, *, final: bool) -> None:
+        """The assistant messages whose text will never be done (their response ended, or the connection did,
+        or the session: ``final``) get their line now, with what was said of them."""
+        for item_id, place in list(self._unsaid.items()):
             turn = conversation.turn(item_id)
             if turn is None:
                 del self._unsaid[item_id]
-            elif turn.status not in ("streaming", "pending"):
+                self._fill(place, None, t_ns)
+            elif final or turn.status not in ("streaming", "pending"):
                 del self._unsaid[item_id]
-                self._queue.append(history_line(turn))
-                self._start_clocks(t_ns)
+                self._fill(place, history_line(turn), t_ns)
 
     def expire(self, now_ns: int) -> list[str]:
         """Fill every place due by ``now_ns`` with its pending line; return what can be printed now."""
@@ -132,11 +149,13 @@ class ConsoleLines:
                 place.line = _pending_line(item_id)
         return self._ready()
 
-    def flush(self) -> list[str]:
-        """Everything left, at the end of the session: unfilled places print as pending."""
+    def flush(self, conversation: Conversation | None = None) -> list[str]:
+        """Everything left, at the end of the session: unfilled user places print as pending, unfinished
+        assistant messages with what was said of them."""
         for item_id, place in self._open.items():
             place.line = _pending_line(item_id)
         self._open.clear()
+        self._fill_unfinished(conversation or Conversation(), 0, final=True)
         return self._ready()
 
     def _reserve(self, item_id: str, t_ns: int, conversation: Conversation) -> None:
@@ -184,7 +203,8 @@ class ConsoleLines:
             if isinstance(head, str):
                 out.append(head)
             elif head.line is not None:
-                out.append(head.line)
+                if head.line != _DROPPED:
+                    out.append(head.line)
             else:
                 break
             self._queue.popleft()

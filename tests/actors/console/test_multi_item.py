@@ -28,6 +28,7 @@ from events.protocol import (
     ItemTruncated,
     OutputItemAdded,
     ResponseDone,
+    ServerError,
 )
 from events.transcripts import TranscriptResolved
 from pipeline.projections.conversation import Conversation
@@ -105,8 +106,8 @@ def test_a_barge_in_during_the_preamble_cuts_it_and_the_unfinished_answer_still_
     )
     assert screen.printed == [
         "[user     ] tell me a story  (u1)",
+        "[assistant] Sure, here [interrupted]  (pre)",  # its place was taken when it began
         "[interrupt] assistant cut at 400 ms  (pre)",
-        "[assistant] Sure, here [interrupted]  (pre)",
         "[assistant] Once upon [interrupted]  (ans)",
         "[tokens   ] window 300 tokens (r1, cancelled: turn_detected)",
     ]
@@ -206,3 +207,39 @@ def test_connection_lines(event: Event, line: str | None) -> None:
     assert type(event) in NOTICE_EVENTS or type(event) in (ConnectionLost, ReseedPlanned)
     env = Envelope(seq=1, t_ns=0, source="x", cause=None, event=event)
     assert format_line(env, Conversation()) == line
+
+
+def test_messages_closed_at_the_end_of_the_response_keep_their_place_before_the_calls() -> None:
+    """gpt-realtime-2 sends every message's .done events just before response.done, after the function calls
+    that followed the spoken preamble: the preamble's line still comes first."""
+    screen = Screen()
+    screen.feed(user("u1", text="weather in Paris and time in Tokyo"), at_ms=0)
+    screen.feed(
+        OutputItemAdded(response_id="r1", item_id="pre", item_type="message", role="assistant"),
+        ItemAdded(item_id="pre", previous_item_id="u1", item_type="message", role="assistant"),
+        AssistantTextDelta(response_id="r1", item_id="pre", modality="audio", delta="Let me check both."),
+        *call("r1", "f1", "pre", "call_1", "get_weather", '{"city": "Paris"}', 1),
+        *call("r1", "f2", "f1", "call_2", "get_time", '{"city": "Tokyo"}', 2),
+        at_ms=100,
+    )
+    assert screen.printed == ["[user     ] weather in Paris and time in Tokyo  (u1)"]  # the calls wait
+    screen.feed(
+        AssistantTextDone(response_id="r1", item_id="pre", modality="audio", text="Let me check both."),
+        done("r1", 400),
+        at_ms=900,
+    )
+    assert screen.printed[1:] == [
+        "[assistant] Let me check both.  (pre)",
+        '[tool call] get_weather {"city": "Paris"}  (call_1)',
+        '[tool call] get_time {"city": "Tokyo"}  (call_2)',
+        "[tokens   ] window 400 tokens (r1, completed)",
+    ]
+
+
+def test_an_unfinished_message_at_the_end_of_the_session_is_printed_with_what_was_said() -> None:
+    screen = Screen()
+    screen.feed(ItemAdded(item_id="a1", item_type="message", role="assistant"), at_ms=0)
+    screen.feed(AssistantTextDelta(response_id="r1", item_id="a1", modality="audio", delta="Goodbye and"), at_ms=10)
+    screen.feed(ServerError(code="x", message="after"), at_ms=20)
+    assert screen.printed == []
+    assert screen.order.flush(screen.conversation) == ["[assistant] Goodbye and  (a1)", "[error    ] server error [x]: after"]
