@@ -12,7 +12,8 @@ import trio
 
 RTPIPE = str(Path(sys.executable).with_name("rtpipe"))
 FLAGS = ["--host", "--port", "--allow-remote", "--max-session-s", "--transcript-delay-ms", "--transcript-fault",
-         "--drop-socket-after", "--error-after-responses", "--seed", "--audio-chunk-ms", "--pacing-ms", "--model"]  # fmt: skip
+         "--drop-socket-after", "--drop-socket-on", "--refuse-connections-after", "--error-after-responses", "--seed",
+         "--audio-chunk-ms", "--pacing-ms", "--model", "--item-done-order"]  # fmt: skip
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -24,10 +25,13 @@ def test_help_documents_every_flag() -> None:
     assert result.returncode == 0
     for flag in FLAGS:
         assert flag in result.stdout
+    for moment in ("tool-call", "audio", "response"):  # every drop moment is named and explained
+        assert f"{moment}:" in " ".join(result.stdout.split())
 
 
 def test_usage_errors_are_one_line_exit_2() -> None:
-    for args in (["--bogus"], ["--port", "nope"], ["--transcript-fault", "sometimes"], ["--host", "0.0.0.0"]):
+    for args in (["--bogus"], ["--port", "nope"], ["--transcript-fault", "sometimes"], ["--host", "0.0.0.0"],
+                 ["--drop-socket-on", "midnight"], ["--refuse-connections-after", "-1"]):  # fmt: skip
         result = run(*args)
         assert result.returncode == 2, args
         assert result.stderr.strip().splitlines()[-1].startswith(("rtpipe", "usage")), result.stderr
