@@ -29,31 +29,42 @@ FAULT_LINES = ("what is the weather like in Paris", "what time is it")
 @attrs.define
 class Recorded:
     journal: Path
-    sent_audio: bytearray = attrs.Factory(bytearray)  # every input_audio_buffer.append the server accepted
-    spans: dict[str, list[int]] = attrs.Factory(dict)  # item_id -> [audio_start_ms, audio_end_ms], as it said
+    # per connection, every input_audio_buffer.append the server accepted on it
+    connections: list[bytearray] = attrs.Factory(list)
+    # item_id -> [connection, audio_start_ms, audio_end_ms], as the server said
+    spans: dict[str, list[int]] = attrs.Factory(dict)
+
+    def committed(self, item_id: str) -> bytes:
+        """The audio the server committed as the user item: its span of its connection's input."""
+        connection, start_ms, end_ms = self.spans[item_id]
+        return bytes(self.connections[connection][start_ms * BYTES_PER_MS : end_ms * BYTES_PER_MS])
 
 
-def record(journal: Path, *, fault: str = "none", lines: tuple[str, ...] = (), **overrides: Any) -> Recorded:
+def record(
+    journal: Path, *, fault: str = "none", lines: tuple[str, ...] = (), server: dict[str, Any] | None = None, **overrides: Any
+) -> Recorded:
     """One --fast call against the embedded server on a simulated clock; the server's own view of the audio
-    it was sent and of where each user turn lies in it are kept beside the journal."""
+    it was sent on each connection and of where each user turn lies in it are kept beside the journal."""
     seen = Recorded(journal)
 
     def client_event(event: dict[str, Any]) -> None:
         if event.get("type") == "input_audio_buffer.append":
-            seen.sent_audio.extend(base64.b64decode(event["audio"]))
+            seen.connections[-1].extend(base64.b64decode(event["audio"]))
 
     def server_event(event: dict[str, Any]) -> None:
-        if event.get("type") == "input_audio_buffer.speech_started":
-            seen.spans[event["item_id"]] = [event["audio_start_ms"], -1]
+        if event.get("type") == "session.created":  # the first event of every connection
+            seen.connections.append(bytearray())
+        elif event.get("type") == "input_audio_buffer.speech_started":
+            seen.spans[event["item_id"]] = [len(seen.connections) - 1, event["audio_start_ms"], -1]
         elif event.get("type") == "input_audio_buffer.speech_stopped":
-            seen.spans[event["item_id"]][1] = event["audio_end_ms"]
+            seen.spans[event["item_id"]][2] = event["audio_end_ms"]
 
     async def body() -> None:
         with trio.fail_after(300):
             async with trio.open_nursery() as nursery:
                 handle = await nursery.start(
                     lambda task_status: serve(
-                        ServerConfig(seed=5, transcript_fault=fault),
+                        ServerConfig(seed=5, transcript_fault=fault, **(server or {})),
                         task_status=task_status,
                         observer=server_event,
                         client_observer=client_event,
@@ -119,8 +130,7 @@ def test_turns_without_transcript_come_back_as_exactly_the_audio_the_server_comm
     assert len(users) == len(FAULT_LINES)
     assert seed.audio_items == tuple(u["id"] for u in users)
     for user in users:
-        start_ms, end_ms = failed_transcripts.spans[user["id"]]
-        expected = bytes(failed_transcripts.sent_audio[start_ms * BYTES_PER_MS : end_ms * BYTES_PER_MS])
+        expected = failed_transcripts.committed(user["id"])
         got = base64.b64decode(user["content"][0]["audio"])
         assert len(got) == len(expected) > 24000  # over half a second of speech
         assert got == expected
@@ -266,3 +276,37 @@ def test_a_reconnected_turn_is_cut_from_its_own_connection(tmp_path: Path) -> No
     seed = load_resume(journal)
     audio = base64.b64decode(seed.items[0]["content"][0]["audio"])
     assert audio == bytes([14]) * chunk_bytes + bytes([15]) * chunk_bytes
+
+
+@pytest.mark.slow
+def test_across_a_dropped_socket_each_turn_is_cut_from_its_own_connection(tmp_path: Path) -> None:
+    """The socket drops as the second answer starts, while that turn's transcript is still on its way: the
+    turn gets its outcome at once and is re-seeded as audio; the third turn is on the second connection,
+    after the audio held meanwhile. Every span cut from the journal is the audio the server committed."""
+    from pipeline.journal import iter_journal
+    from pipeline.resume import _Survey, cut_audio
+
+    lines = ("hello there", "what is the weather like in Paris", "what did we talk about first")
+    seen = record(
+        tmp_path / "drop.rtpj", lines=lines, server={"drop_socket_on": ("response:2",), "transcript_delay_ms": 2500}
+    )
+    assert len(seen.connections) == 2
+    survey = _Survey(5000)
+    with iter_journal(seen.journal) as stream:
+        for batch in stream.batches():
+            survey.feed(batch)
+    assert {item: span.connection for item, span in survey.spans.items()} == {
+        item: span[0] for item, span in seen.spans.items()
+    }
+    assert sorted(span.connection for span in survey.spans.values()) == [0, 0, 1]
+    with iter_journal(seen.journal) as again:
+        cut = cut_audio(again, survey.spans, buffer_ms=5000, unsent=frozenset(survey.unsent))
+    for item_id in seen.spans:
+        assert cut[item_id] == seen.committed(item_id), item_id
+    # the turn whose transcript the drop cut off comes back as audio, as the live re-seed sent it
+    seed = load_resume(seen.journal)
+    [audio_item] = seed.audio_items
+    assert survey.seeded_audio[audio_item] == seen.committed(audio_item)
+    item = next(i for i in seed.items if i["id"] == audio_item)
+    assert base64.b64decode(item["content"][0]["audio"]) == seen.committed(audio_item)
+    assert_valid_chain(seed.items)
