@@ -376,7 +376,7 @@ class RealtimeCore:
     def _on_conversation_item_truncate(self, event: dict[str, Any]) -> list[Output]:
         stream = self._open_message(event["item_id"])
         if stream is not None:  # still open (streaming, or waiting for response.done): bounded by what was sent
-            stream.item.pcm = bytes(stream.sent_pcm)
+            stream.item.pcm, stream.item.planned_transcript = bytes(stream.sent_pcm), stream.sent_text
         self.conversation.truncate(event["item_id"], event["content_index"], event["audio_end_ms"])
         if stream is not None:
             stream.truncated_ms = event["audio_end_ms"]

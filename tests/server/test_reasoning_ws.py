@@ -239,6 +239,9 @@ async def test_truncate_while_the_response_is_still_open(start_server: StartServ
             first, _ = await client.until("response.output_audio.delta")
             truncated = await truncate(client, first["item_id"], 100)
             assert truncated["type"] == "conversation.item.truncated"
+            await client.send({"type": "conversation.item.retrieve", "item_id": first["item_id"]})
+            retrieved, _ = await client.until("conversation.item.retrieved")
+            assert retrieved["item"]["content"][0]["transcript"] == "Sure,"  # the words in 100 of its 340 ms
             done, _ = await client.until("response.done")
             await client.send({"type": "conversation.item.retrieve", "item_id": first["item_id"]})
             retrieved, _ = await client.until("conversation.item.retrieved")
