@@ -3,7 +3,8 @@
 Sent only when `audio.input.transcription` was set at commit time, after the configured delay, per the fault
 switch: `fail` → `…transcription.failed`; `empty` → completed with ""; `never` → nothing is sent, but the item
 (and so `retrieve`) carries the transcript. `whisper-1` sends the whole transcript in one delta and reports its
-usage as a duration; the other models stream a few words per delta and report tokens.
+usage as a duration (as do the models billed by the minute, `pipeline.models.DURATION_BILLED_TRANSCRIPTION`:
+gpt-transcribe and the streaming ones, an inference from their price pages); the other models stream a few words per delta and report tokens.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pipeline.models import DURATION_BILLED_TRANSCRIPTION
 from pipeline.server.conversation import StoredItem
 from pipeline.server.usage import text_tokens, user_audio_tokens
 
@@ -48,7 +50,7 @@ def transcription_events(
         " ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "") for i in range(0, len(words), 3)
     ]  # fmt: skip
     events = [event(DELTA, item_id=item_id, content_index=0, delta=piece, obfuscation=obfuscation()) for piece in pieces]
-    if model == "whisper-1":
+    if model == "whisper-1" or model in DURATION_BILLED_TRANSCRIPTION:
         usage: dict[str, Any] = {"type": "duration", "seconds": round(audio_ms / 1000, 3)}
     else:
         prompt = text_tokens(str(settings.get("prompt") or ""))
