@@ -23,11 +23,12 @@ from events.validators import non_empty
 
 TRANSCRIPT_VIA = ("event", "retrieve")
 SESSION_ENDED = "session ended"
+CONNECTION_LOST = "connection lost"
 # why a user item has no transcript: transcription failed (or the item was deleted), no transcript came in
-# time despite the retrieves, or the session ended first
-UNAVAILABLE_REASONS = ("failed", "timed_out", SESSION_ENDED)
+# time despite the retrieves, the session ended first, or the connection was lost first (issue 12)
+UNAVAILABLE_REASONS = ("failed", "timed_out", SESSION_ENDED, CONNECTION_LOST)
 # the outcomes a late transcript may still attach to (a failed transcription does not come back)
-LATE_AFTER = ("timed_out", SESSION_ENDED)
+LATE_AFTER = ("timed_out", SESSION_ENDED, CONNECTION_LOST)
 
 
 @register

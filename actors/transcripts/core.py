@@ -73,9 +73,9 @@ from events.protocol import (
 )
 from events.runtime import SessionEnding, TimerCancelled, TimerFired, TimerRequested
 from events.transcripts import (
+    CONNECTION_LOST,
     LATE_AFTER,
     SESSION_ENDED,
-    UNAVAILABLE_REASONS,
     TranscriptLate,
     TranscriptResolved,
     TranscriptUnavailable,
@@ -85,11 +85,7 @@ NAME = "transcripts"
 # Transcription events for items we have not seen yet; bounded so a server that transcribes items we never
 # hear about (or a bug) cannot grow memory without limit.
 MAX_EARLY = 256
-CONNECTION_LOST = "connection lost"
-# The outcome's reason when the connection is lost. events/transcripts.py is to list "connection lost" among
-# UNAVAILABLE_REASONS and LATE_AFTER (issue 12); until it does, the outcome says "session ended" with the
-# detail "connection lost ..." (the validator would refuse the event otherwise).
-LOST_REASON = CONNECTION_LOST if CONNECTION_LOST in UNAVAILABLE_REASONS else SESSION_ENDED
+LOST_REASON = CONNECTION_LOST  # the outcome's reason when the connection is lost first
 
 
 class ItemState(enum.Enum):
