@@ -239,7 +239,8 @@ async def test_resume_continues_a_finished_call_with_its_context_and_names_its_p
     assert first.result.failure is None
     parent = first.result.journal
     lines = ("what did we talk about first",)
-    run = await live_run(tmp_path / "second", lines=lines, resume=parent)
+    # another server (seed 8): with the same seed, its ids would repeat the parent call's (the real service's never do)
+    run = await live_run(tmp_path / "second", lines=lines, resume=parent, server=ServerConfig(seed=8))
     assert_call_completed(run, lines)
     header, _ = load_envelopes(run.result.journal)
     assert header.header is not None
