@@ -5,12 +5,15 @@ résumé) gets a deterministic *extractive* summary of the conversation it carri
 style the instructions ask for (paragraph, bullets, JSON with the requested keys; English or French): see
 `summary.py`. Any other request gets a short echo of the last user message. `stream: true` is answered
 with server-sent events.
-Errors follow the OpenAI REST shape: `{"error": {"message", "type", "param", "code"}}`.
+Errors follow the OpenAI REST shape: `{"error": {"message", "type", "param", "code"}}`. Reasoning chat models
+(the o-series and gpt-5.x) refuse `max_tokens` and a `temperature` other than the default 1, as the real
+service does, so a client that sends the seed model's parameters to a current model fails here too.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +27,27 @@ __all__ = ["completion", "error_body", "reply_for", "sse_chunks", "summarise"]
 
 def error_body(message: str, *, code: str | None = None, param: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+
+
+_REASONING_CHAT = re.compile(r"^(o\d|gpt-5)")
+
+
+def unsupported(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The error a reasoning chat model gives for the parameters it does not take, or None."""
+    if not _REASONING_CHAT.match(str(body.get("model", ""))):
+        return None
+    if "max_tokens" in body:
+        return error_body(
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+            code="unsupported_parameter", param="max_tokens",
+        )  # fmt: skip
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        return error_body(
+            f"Unsupported value: 'temperature' does not support {temperature} with this model. Only the default (1) value is supported.",
+            code="unsupported_value", param="temperature",
+        )  # fmt: skip
+    return None
 
 
 def reply_for(messages: list[dict[str, Any]]) -> str:
@@ -42,6 +66,9 @@ def completion(body: Any, ids: IdGenerator, *, now: float | None = None) -> tupl
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         return 400, error_body("Invalid 'messages': expected a non-empty array of message objects.", code="invalid_value", param="messages")
+    refused = unsupported(body)
+    if refused is not None:
+        return 400, refused
     content = reply_for(messages)
     prompt_tokens = sum(text_tokens(text_of(m)) + 4 for m in messages)
     completion_tokens = text_tokens(content)

@@ -340,3 +340,12 @@ async def test_chat_completions(server) -> None:  # type: ignore[no-untyped-def]
             assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
             bad = await http.post("/chat/completions", content=b"{nope", headers={"content-type": "application/json"})
             assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
+            # a reasoning chat model refuses the seed model's parameters, as the real service does
+            messages = [{"role": "user", "content": prompt}]
+            for extra, code in (({"max_tokens": 100}, "unsupported_parameter"), ({"temperature": 0}, "unsupported_value")):
+                refused = await http.post("/chat/completions", json={"model": "gpt-5.4-mini", "messages": messages, **extra})
+                assert refused.status_code == 400 and refused.json()["error"]["code"] == code
+            fine = {"model": "gpt-5.4-mini", "messages": messages, "max_completion_tokens": 100}
+            assert (await http.post("/chat/completions", json=fine)).status_code == 200
+            old = {"model": "gpt-4o-mini", "messages": messages, "max_tokens": 100, "temperature": 0}
+            assert (await http.post("/chat/completions", json=old)).status_code == 200
