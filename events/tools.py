@@ -102,3 +102,14 @@ class ToolLateResult(Event):
     )
     duration_ms: int = attrs.field(default=0, validator=non_negative)
     timeout_ms: int = attrs.field(default=0, validator=non_negative)
+
+
+@register
+@attrs.frozen(kw_only=True)
+class ToolOutputDropped(Event):
+    """A tool's output had nowhere to go: its ``function_call`` item was not re-seeded after a lost connection
+    (issue 12), so the new conversation has no call to answer. The ``ToolResult`` stays in the journal."""
+
+    TAG: ClassVar[str] = "tool.output_dropped"
+    call_id: str = attrs.field(validator=non_empty)
+    reason: str = attrs.field(default="its call was not re-seeded after the connection was lost", validator=non_empty)

@@ -41,7 +41,7 @@ Across a lost connection (``ConnectionLost``, then a re-seed on a new one: event
   outputs not acknowledged yet (sent as the socket died) and outputs of tools that finish while there is no
   connection are held, and sent after ``ConversationReseeded``, each only when its ``function_call`` item
   is among the re-seeded items (``items`` less ``missing``). An output whose call was not re-seeded has
-  nowhere to go: it is dropped (its ``ToolResult`` is in the journal; ``dropped_outputs`` names it).
+  nowhere to go: it is dropped: ``ToolOutputDropped`` (its ``ToolResult`` is in the journal; ``dropped_outputs`` names it).
 * After ``ConversationReseeded``, every batch whose outputs are all in the new conversation is answered by
   exactly one ``response.create`` (several such batches share it: one answer, not one per batch); a batch
   whose tools are still running gets its own once they finish, as ever.
@@ -67,7 +67,7 @@ from events.base import Event, thaw
 from events.connection import ConnectionLost, ConversationReseeded, ReconnectRequested
 from events.envelope import Envelope
 from events.protocol import FunctionCallRequested, ItemAdded, ResponseCreated, ResponseDone, ServerError
-from events.tools import ToolRejected, ToolResult, ToolRunRequested
+from events.tools import ToolOutputDropped, ToolRejected, ToolResult, ToolRunRequested
 
 NAME = "tools"
 MAX_CREATE = 3
@@ -253,8 +253,7 @@ class ToolsCore:
         """The ``function_call_output`` now, or held while there is no connection, or nothing for a call that
         is no longer in the conversation (its function_call was not re-seeded)."""
         if call_id in self._gone:
-            self._drop(call_id)
-            return []
+            return self._drop(call_id)
         if self._holding:
             self._held[call_id] = output
             return []
@@ -263,12 +262,13 @@ class ToolsCore:
             del self._unacknowledged[next(iter(self._unacknowledged))]
         return [commands.function_call_output(self._next_id(), call_id, output)]
 
-    def _drop(self, call_id: str) -> None:
+    def _drop(self, call_id: str) -> list[Event]:
         self.dropped_outputs.append(call_id)
         response_id = self._calls.get(call_id)
         batch = self._batches.get(response_id) if response_id is not None else None
         if batch is not None:
             batch.calls.discard(call_id)
+        return [ToolOutputDropped(call_id=call_id)]
 
     # -- responses ----------------------------------------------------------------------------------------
 

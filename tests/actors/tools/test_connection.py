@@ -8,6 +8,7 @@ from events import commands
 from events.connection import ConnectionLost, ConversationReseeded, ReconnectRequested, ReseedPlanned
 from events.envelope import Envelope
 from events.protocol import ItemAdded, ResponseCreated, ServerError
+from events.tools import ToolOutputDropped
 from tests.actors.tools.test_core import call, core, done, env, result, run_request
 
 
@@ -111,14 +112,14 @@ def test_a_call_that_was_not_reseeded_has_its_output_dropped_and_no_response_cre
     c.handle(call("c1"))
     c.handle(lost("resp_1"))
     c.handle(result("c1"))
-    assert c.handle(reseeded("item_u1", "item_c9")) == []
+    assert c.handle(reseeded("item_u1", "item_c9")) == [ToolOutputDropped(call_id="c1")]  # journaled
     assert c.dropped_outputs == ["c1"]
     # a refused function_call counts as not re-seeded; a tool finishing after the reseed is dropped likewise
     c2 = core()
     c2.handle(call("c1"))
     c2.handle(lost("resp_1"))
     assert c2.handle(reseeded("item_c1", missing=("item_c1",))) == []
-    assert c2.handle(result("c1")) == []
+    assert c2.handle(result("c1")) == [ToolOutputDropped(call_id="c1")]
     assert c2.dropped_outputs == ["c1"]
 
 
