@@ -1,7 +1,8 @@
 """The replayable actors of rtpipe sessions, by name (what `rtpipe replay` re-runs), and the event families.
 
-Edge-only actors (router, console, clock) have no core and nothing to replay: everything they publish is an
-edge event, journaled before any core reacts to it.
+Edge-only actors (router, console, clock, and the connection actor of pipeline/link.py) have no core and
+nothing to replay: everything they publish is an edge event (``Reconnected``, ``ReconnectFailed``,
+``ConnectionRetired`` for the connection actor), journaled before any core reacts to it.
 
 An actor is imported only when asked for (``replayable_actors(names)``): the summariser's module pulls in the
 openai SDK (about a second), which a journal without a summariser should not pay for.

@@ -15,6 +15,11 @@ Two ways in, one verdict: ``replay``/``replay_actor`` take the envelopes in memo
 replay``): each core's outputs wait only until the journal's record of them arrives (a few records later), and
 the first divergence is the one ``replay_actor`` would report. It needs records in increasing ``seq`` order, as
 the bus writes them; ``StreamReplay.ordered`` says whether they were (if not, replay them in memory).
+
+Drops. A droppable event (audio) that the bus dropped for a subscriber whose inbox was full never reached that
+actor: the journal says so right after it (``bus.dropped``, naming the subscriber and the dropped seq), and
+replay does not feed it to that actor either (a core whose outputs depend on the audio it got, like the
+uploader's held audio or the conductor's re-seed audio, then replays exactly).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import attrs
 
 from events.base import Event
 from events.envelope import Envelope
+from events.runtime import InboxDropped
 
 if TYPE_CHECKING:  # not imported at run time: replay needs no trio
     from pipeline.runtime import CoreFactory
@@ -88,6 +94,9 @@ def replay_actor(
     envelopes: Sequence[Envelope], actor: Replayable, config: Mapping[str, Any], *, truncated: bool = False
 ) -> ActorReplay:
     recorded = recorded_outputs(envelopes, actor.name)
+    dropped = {
+        e.event.dropped_seq for e in envelopes if isinstance(e.event, InboxDropped) and e.event.subscriber == actor.name
+    }
     # outputs for inputs from here on may lie past the end of a truncated journal
     last_cause = max(recorded, default=-1)
     core = actor.make_core(config)
@@ -101,7 +110,7 @@ def replay_actor(
             first = d
 
     for env in sorted(envelopes, key=lambda e: e.seq):
-        if type(env.event) not in actor.consumes:
+        if type(env.event) not in actor.consumes or env.seq in dropped:
             continue
         fed += 1
         got = list(core.handle(env))
@@ -281,6 +290,9 @@ class StreamReplay:
                 self._consumers.setdefault(cls, []).append(a)
         self.ordered = True
         self._last_seq: int | None = None
+        # a droppable input waits for the record after it: the bus journals its drops right there
+        self._droppable: Envelope | None = None
+        self._dropped_for: set[str] = set()
 
     def feed(self, env: Envelope) -> None:
         seq = env.seq
@@ -288,11 +300,27 @@ class StreamReplay:
             self.ordered = False
         self._last_seq = seq
         event = env.event
+        if self._droppable is not None:
+            if isinstance(event, InboxDropped) and event.dropped_seq == self._droppable.seq:
+                self._dropped_for.add(event.subscriber)
+            else:
+                self._feed_droppable()
         if env.cause is not None and env.source in self._by_name and not event.EDGE:
             self._by_name[env.source].recorded(env, seq)
         consumers = self._consumers.get(type(event))
         if consumers:
+            if event.DROPPABLE:
+                self._droppable = env
+                return
             for actor in consumers:
+                actor.feed(env)
+
+    def _feed_droppable(self) -> None:
+        env, self._droppable = self._droppable, None
+        assert env is not None
+        skip, self._dropped_for = self._dropped_for, set()
+        for actor in self._consumers.get(type(env.event), ()):
+            if actor.name not in skip:
                 actor.feed(env)
 
     def feed_all(self, envelopes: Iterable[Envelope]) -> None:
@@ -300,4 +328,6 @@ class StreamReplay:
             self.feed(env)
 
     def finish(self, *, truncated: bool = False) -> list[ActorReplay]:
+        if self._droppable is not None:
+            self._feed_droppable()
         return [a.finish(truncated) for a in self.actors]
