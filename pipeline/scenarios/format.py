@@ -45,7 +45,16 @@ _NOT_SETTINGS = {
 }
 SETTINGS = tuple(sorted({f.name for f in attrs.fields(RunConfig)} - set(_NOT_SETTINGS)))
 # knobs of the embedded server a scenario may set (ServerConfig's names): its faults and its seed
-EMBEDDED_SERVER_KEYS = ("transcript_fault", "transcript_delay_ms", "error_after_responses", "drop_socket_after_s", "seed")
+EMBEDDED_SERVER_KEYS = (
+    "transcript_fault",
+    "transcript_delay_ms",
+    "error_after_responses",
+    "drop_socket_after_s",
+    "drop_socket_on",
+    "refuse_connections_after",
+    "max_session_s",
+    "seed",
+)
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -257,11 +266,15 @@ def _embedded(value: object, where: _Where) -> dict[str, Any]:
     fault = value.get("transcript_fault")
     if fault is not None and fault not in TRANSCRIPT_FAULTS:
         raise where.error("embedded_server.transcript_fault", fault, "one of " + ", ".join(TRANSCRIPT_FAULTS))
-    for key in ("transcript_delay_ms", "error_after_responses", "seed"):
+    for key in ("transcript_delay_ms", "error_after_responses", "refuse_connections_after", "seed"):
         if key in value and not _is_int(value[key]):
             raise where.error(f"embedded_server.{key}", value[key], "a whole number")
-    if "drop_socket_after_s" in value and not _is_number(value["drop_socket_after_s"]):
-        raise where.error("embedded_server.drop_socket_after_s", value["drop_socket_after_s"], "a number of seconds")
+    for key in ("drop_socket_after_s", "max_session_s"):
+        if key in value and not _is_number(value[key]):
+            raise where.error(f"embedded_server.{key}", value[key], "a number of seconds")
+    drops = value.get("drop_socket_on")
+    if drops is not None and not (isinstance(drops, list) and all(isinstance(d, str) for d in drops)):
+        raise where.error("embedded_server.drop_socket_on", drops, 'a list of moments (["tool-call", "audio:2"])')
     try:
         ServerConfig(**value)
     except (ValueError, TypeError) as exc:
