@@ -292,14 +292,21 @@ class ConductorCore:
         return [commands.session_update(self._update_id, self.session)]
 
     def _on_updated(self) -> list[Event]:
+        resuming = bool(self.seed) and self.phase in (Phase.CONNECTING, Phase.CONFIGURING)
         if self.reconnect.state is LinkState.CONFIGURING:
+            if resuming:  # the first connection was lost before the resumed call's seed was in: again
+                return self.reconnect.updated(self._resume_plan, resumed_from=self.resumed_from or "")
             return self.reconnect.updated(self._plan)
         if self.phase is not Phase.CONFIGURING:
             return []
-        if self.seed:  # --resume: the conversation first, then the session is ready
-            summary_id, audio_items = seed_facts(self.seed)
-            return self.reconnect.seed(self.seed, summary_id, audio_items, resumed_from=self.resumed_from or "")
+        if resuming:  # --resume: the conversation first, then the session is ready
+            items, summary_id, audio_items = self._resume_plan()
+            return self.reconnect.seed(items, summary_id, audio_items, resumed_from=self.resumed_from or "")
         return self._ready()
+
+    def _resume_plan(self) -> tuple[Sequence[Mapping[str, Any]], str | None, Sequence[str]]:
+        summary_id, audio_items = seed_facts(self.seed)
+        return self.seed, summary_id, audio_items
 
     def _ready(self) -> list[Event]:
         self.phase = Phase.READY

@@ -201,11 +201,12 @@ class Reconnector:
         self.update_id = self.next_id()
         return [commands.session_update(self.update_id, self.session)]
 
-    def updated(self, plan: PlanSource) -> list[Event]:
+    def updated(self, plan: PlanSource, *, resumed_from: str | None = None) -> list[Event]:
         if self.state is not LinkState.CONFIGURING or self.update_id is None:
             return []
         items, summary_id, audio_items = plan()
-        return self.seed(items, summary_id, audio_items, recycle=self.recycling and self.loss is None)
+        recycle = self.recycling and self.loss is None
+        return self.seed(items, summary_id, audio_items, recycle=recycle, resumed_from=resumed_from)
 
     def seed(
         self,

@@ -391,3 +391,19 @@ def test_a_resumed_call_is_seeded_first_and_ready_after() -> None:
 
 def _text(item_id: str, role: str, part: str, text: str) -> dict[str, Any]:
     return {"id": item_id, "type": "message", "role": role, "content": [{"type": part, "text": text}]}
+
+
+def test_a_resumed_call_whose_first_connection_drops_during_the_seed_seeds_it_again() -> None:
+    seed = [_text("u1", "user", "input_text", "line 1"), _text("a1", "assistant", "output_text", "answer 1")]
+    feed = make(seed=seed, parent={"journal": "old.rtpj", "session_id": "s0", "ended": None})
+    feed(SessionCreated(session_id="sess_1", session={}))
+    feed(SessionUpdated(session={}))
+    feed(ItemAdded(item_id="u1", item_type="message", role="user"))
+    assert lose(feed)[0] == ConnectionLost(reason=LOST_1006, code=1006, reconnecting=True)
+    out = reconnect(feed)
+    assert ReseedPlanned(items=("u1", "a1"), resumed_from="old.rtpj") in out
+    assert not any(isinstance(e, SessionReady) for e in out)
+    feed(ItemAdded(item_id="u1", item_type="message", role="user"))
+    out = list(feed(ItemAdded(item_id="a1", item_type="message", role="assistant")))
+    assert out[0] == ConversationReseeded(items=("u1", "a1"), resumed_from="old.rtpj")
+    assert SessionReady(session_id="sess_2") in out
