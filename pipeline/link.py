@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any
 
 import trio
 
@@ -47,14 +47,6 @@ from pipeline.runtime import ActorContext, ActorSpec
 
 NAME = "connection"
 CONSUMES = frozenset({ReconnectRequested, ConversationReseeded})
-
-
-class Socket(Protocol):
-    """What the router and uploader need of a socket (a ``trio_websocket.WebSocketConnection``)."""
-
-    async def get_message(self) -> str | bytes: ...
-
-    async def send_message(self, message: str | bytes) -> None: ...
 
 
 class Link:
