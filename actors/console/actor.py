@@ -1,7 +1,8 @@
 """Console actor: the live conversation as the user sees it.
 
-Consumes: the conversation events of the projection (``PROJECTION_EVENTS`` without the text deltas: the
-console prints a reply when it is done, not word by word) and the notices (``NOTICE_EVENTS``: session
+Consumes: the conversation events of the projection (``PROJECTION_EVENTS``; the text deltas only to know what
+was said of a message cut before its text was done, by a lost connection: a reply is printed when it is done,
+never word by word) and the notices (``NOTICE_EVENTS``: session
 ready/ending/failed, actor failures, drops, server errors, protocol violations, unknown events, unexpected
 closes, and the reconnect lifecycle of actors/console/connection.py: connection lost, reconnect attempt
 failed, reconnected, re-seeded, held audio sent, old connection retired, resumed from a journal). Emits nothing: it is an output, not an edge, and has no core to replay.
@@ -34,14 +35,13 @@ from rich.text import Text
 from actors.console.format import LABEL_STYLES, NOTICE_EVENTS, label_of
 from actors.console.order import HOLD_MS, ConsoleLines
 from events.envelope import Envelope
-from events.protocol import AssistantTextDelta
 from pipeline.projections.conversation import PROJECTION_EVENTS, Conversation
 from pipeline.runtime import ActorContext, ActorSpec
 
 __all__ = ["CONSUMES", "NAME", "console_actor"]
 
 NAME = "console"
-CONSUMES = (PROJECTION_EVENTS - {AssistantTextDelta}) | NOTICE_EVENTS
+CONSUMES = PROJECTION_EVENTS | NOTICE_EVENTS
 CAPACITY = 1024
 
 

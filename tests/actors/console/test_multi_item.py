@@ -243,3 +243,10 @@ def test_an_unfinished_message_at_the_end_of_the_session_is_printed_with_what_wa
     screen.feed(ServerError(code="x", message="after"), at_ms=20)
     assert screen.printed == []
     assert screen.order.flush(screen.conversation) == ["[assistant] Goodbye and  (a1)", "[error    ] server error [x]: after"]
+
+
+def test_the_console_follows_the_text_deltas_to_show_what_a_lost_answer_had_said() -> None:
+    from actors.console.actor import CONSUMES
+
+    assert AssistantTextDelta in CONSUMES and ConnectionLost in CONSUMES and ReseedPlanned in CONSUMES
+    assert {Reconnected, ReconnectFailed, ConversationReseeded, HeldAudioSent, ConnectionRetired} <= CONSUMES
