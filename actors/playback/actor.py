@@ -183,8 +183,7 @@ class _Playback:
                     self.finish_if_played(item_id)
             self.silenced = {i: r for i, r in self.silenced.items() if r != event.response_id}
         elif isinstance(event, ConnectionLost):
-            gone = set(event.interrupted)  # no delta of theirs can come any more (the core stops their items)
-            self.silenced = {i: r for i, r in self.silenced.items() if r not in gone}
+            self.silenced.clear()  # no delta of that connection's responses can come any more
         elif isinstance(event, SessionEnding):
             self.queue.clear()  # the session is ending: nothing more is played
             for track in self.tracks.values():
