@@ -11,13 +11,17 @@ Where a user turn's audio comes from
 The server reports each user turn's place in the audio it was sent: ``speech_started.audio_start_ms`` (the
 prefix padding already included) and ``speech_stopped.audio_end_ms``, counted from the first sample sent on
 that connection. The committed item holds exactly that span, so the same span is cut from the journal's
-captured ``AudioChunk`` records, replaying what the uploader did with each chunk (``_AudioLine``):
+captured ``AudioChunk`` records, replaying what the uploader did with each chunk (``_AudioLine``) by
+feeding the uploader's own ``AudioGate`` (actors/uploader/gate.py) what the uploader was fed:
 
 * nothing is sent before the first ``session.ready``;
 * a chunk the bus dropped for the uploader (``bus.dropped``) never reached it;
 * from ``connection.lost`` (reconnecting) or a recycle's ``connection.reconnect_requested`` until
   ``connection.reseeded``, chunks are held, at most ``reconnect_buffer_ms`` of them (the oldest dropped), and
-  sent first on the new connection, whose positions start again at 0.
+  sent first on the new connection, whose positions start again at 0; a loss while the user was speaking
+  puts the audio the old server had not committed at the head of the held audio (the new server hears the
+  cut turn from its start); a failed recycle attempt sends the held audio to the old connection, after what
+  it already had.
 
 A user turn the journal itself seeded as audio (a reconnect or an earlier ``--resume``) has no speech events
 of its own there: its audio is the one in that ``conversation.item.create`` (or in the header's ``seed``).
@@ -31,13 +35,16 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections import deque
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from actors.uploader.gate import GATE_EVENTS, AudioGate
+from events.audio import AudioChunk
+from events.base import Event
+from events.connection import ConversationReseeded
 from pipeline.projections.conversation import PROJECTION_EVENTS, Conversation
 from pipeline.projections.seed import SeedPlan, build_seed
 
@@ -46,14 +53,12 @@ DEFAULT_BUFFER_MS = 5000
 
 _READY = "session.ready"
 _ENDING = "session.ending"
-_LOST = "connection.lost"
-_REQUESTED = "connection.reconnect_requested"
-_RESEEDED = "connection.reseeded"
 _CHUNK = "audio.chunk"
 _DROPPED = "bus.dropped"
 _STARTED = "rt.speech.started"
 _STOPPED = "rt.speech.stopped"
 _COMMAND = "client.command"
+_GATE_TAGS = frozenset(cls.TAG for cls in GATE_EVENTS)  # what the uploader's gate follows besides the chunks
 
 
 class ResumeError(ValueError):
@@ -93,46 +98,37 @@ def _copy(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class _AudioLine:
-    """Where each captured chunk landed in the server's input audio: ``(connection, byte offset)``."""
+    """Where each captured chunk landed in the server's input audio: ``(connection, byte offset, pcm)``.
+
+    The uploader's own ``AudioGate`` (actors/uploader/gate.py) decides, fed what the uploader was fed in
+    ``seq`` order: the chunks that reached it (not the ones ``unsent``: the bus dropped them for it) and the
+    gate's events (``GATE_EVENTS``). A chunk the gate sends now goes at the end of the current connection's
+    audio; a release (``Released``) is the held chunks, in order: at ``ConversationReseeded`` they open the
+    new connection (``connection`` counts them from 0, positions start again at 0), at a failed recycle
+    attempt they go back to the old connection, after what it already had (the conductor's ``UserAudio``
+    follows the same gate for the live re-seed)."""
 
     def __init__(self, buffer_ms: int, unsent: frozenset[int] = frozenset()) -> None:
-        self.connection = 0
+        self.gate = AudioGate(hold_ms=buffer_ms)
         self.unsent = unsent
-        self.buffer_bytes = buffer_ms * BYTES_PER_MS
-        self.streaming = False
-        self.holding = False
-        self.held: deque[bytes] = deque()
-        self.held_bytes = 0
+        self.connection = 0
         self.position = 0
 
-    def control(self, tag: str, payload: Mapping[str, Any]) -> list[tuple[int, int, bytes]]:
-        """A session/connection record; returns the held chunks it sends (``(connection, offset, pcm)``)."""
-        if tag == _READY:
-            self.streaming = True
-        elif tag == _LOST and payload.get("reconnecting", True):
-            self.holding = True
-        elif tag == _REQUESTED and payload.get("recycle"):
-            self.holding = True
-        elif tag == _RESEEDED and self.holding:
-            self.holding = False
+    def follow(self, event: Event) -> list[tuple[int, int, bytes]]:
+        """A gate event; the held chunks it releases, placed (``[]`` when it releases nothing)."""
+        released = self.gate.handle(event)
+        if released is None:
+            return []
+        if isinstance(event, ConversationReseeded):  # the first audio of a new connection
             self.connection += 1
             self.position = 0
-            sent = [self._place(pcm) for pcm in self.held]
-            self.held.clear()
-            self.held_bytes = 0
-            return sent
-        return []
+        return [self._place(pcm) for pcm in released.chunks]
 
-    def chunk(self, seq: int, pcm: bytes) -> tuple[int, int, bytes] | None:
-        if seq in self.unsent or not self.streaming:
+    def chunk(self, seq: int, chunk: AudioChunk) -> tuple[int, int, bytes] | None:
+        """Captured chunk ``seq``: placed when it was sent at once, None when held or never sent."""
+        if seq in self.unsent or not self.gate.chunk(chunk):
             return None
-        if self.holding:
-            self.held.append(pcm)
-            self.held_bytes += len(pcm)
-            while self.held_bytes > self.buffer_bytes and self.held:
-                self.held_bytes -= len(self.held.popleft())
-            return None
-        return self._place(pcm)
+        return self._place(chunk.pcm)
 
     def _place(self, pcm: bytes) -> tuple[int, int, bytes]:
         placed = (self.connection, self.position, pcm)
@@ -162,6 +158,8 @@ class _Survey:
         self.projected = {cls.TAG for cls in PROJECTION_EVENTS}
 
     def feed(self, records: Iterable[Any]) -> None:
+        """Every record but the chunks: the gate's state (so the connection each turn is on) does not depend
+        on them, only which audio it holds does (the second pass, ``cut_audio``)."""
         from events.base import EventError
 
         line, spans, projected = self.line, self.spans, self.projected
@@ -183,12 +181,16 @@ class _Survey:
                 self.ended = self.ended or str(p.get("reason") or "") or None
             elif tag == _READY:
                 self.server_session = self.server_session or p.get("session_id")
-            line.control(tag, p)
+            gated = tag in _GATE_TAGS
+            if not gated and tag not in projected:
+                continue
+            try:
+                env = record.envelope()
+            except EventError:
+                continue
+            if gated:
+                line.follow(env.event)
             if tag in projected:
-                try:
-                    env = record.envelope()
-                except EventError:
-                    continue
                 self.conversation.apply(env)
                 if tag == _COMMAND:
                     self._seeded(p)
@@ -216,6 +218,8 @@ def cut_audio(
     records: Iterable[Any], spans: Mapping[str, _Span], *, buffer_ms: int, unsent: frozenset[int]
 ) -> dict[str, bytes]:
     """The second pass: each span's audio, as the server was sent it (silence where a chunk is missing)."""
+    from events.base import EventError
+
     wanted: dict[int, list[tuple[str, int, int]]] = {}
     out: dict[str, bytearray] = {}
     for item_id, span in spans.items():
@@ -238,10 +242,20 @@ def cut_audio(
                 out[item_id][lo - start : hi - start] = pcm[lo - offset : hi - offset]
 
     for record in records:
-        if record.tag == _CHUNK:
-            copy(line.chunk(record.seq, record.payload["pcm"]))
-        elif record.tag in (_READY, _LOST, _REQUESTED, _RESEEDED):
-            for placed in line.control(record.tag, record.payload):
+        tag = record.tag
+        if tag == _CHUNK:
+            p = record.payload
+            try:
+                chunk = AudioChunk(index=p["index"], pcm=p["pcm"], rate=p.get("rate", 24000))
+            except (KeyError, TypeError, ValueError):
+                continue  # it does not decode: the first pass skipped it too
+            copy(line.chunk(record.seq, chunk))
+        elif tag in _GATE_TAGS:
+            try:
+                event = record.envelope().event
+            except EventError:
+                continue
+            for placed in line.follow(event):
                 copy(placed)
     return {item_id: bytes(pcm) for item_id, pcm in out.items()}
 

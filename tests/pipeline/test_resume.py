@@ -12,8 +12,17 @@ import pytest
 import trio
 
 from events import commands
+from events.audio import AudioChunk
+from events.connection import (
+    ConnectionLost,
+    ConversationReseeded,
+    Reconnected,
+    ReconnectFailed,
+    ReconnectRequested,
+)
 from events.envelope import Envelope
-from events.protocol import ItemAdded, SpeechStarted, SpeechStopped
+from events.playback import SessionReady
+from events.protocol import AudioCommitted, ItemAdded, SpeechStarted, SpeechStopped
 from pipeline.clock import SimClock
 from pipeline.config import RunConfig
 from pipeline.journal import JournalWriter, make_header
@@ -212,44 +221,67 @@ def test_user_turns_whose_span_was_never_stopped_are_left_out(tmp_path: Path) ->
 
 
 def chunks(line: _AudioLine, start: int, count: int, size: int = 40 * BYTES_PER_MS) -> list[tuple[int, int, bytes] | None]:
-    return [line.chunk(seq, bytes([seq % 256]) * size) for seq in range(start, start + count)]
+    return [line.chunk(seq, AudioChunk(index=seq, pcm=bytes([seq % 256]) * size)) for seq in range(start, start + count)]
 
 
 def test_nothing_is_sent_before_the_session_is_ready_nor_what_the_bus_dropped() -> None:
     line = _AudioLine(5000, unsent=frozenset({12}))
     assert chunks(line, 1, 3) == [None, None, None]
-    line.control("session.ready", {"session_id": "s"})
+    line.follow(SessionReady(session_id="s"))
     placed = chunks(line, 10, 4)
     assert [(p[0], p[1]) if p else None for p in placed] == [(0, 0), (0, 1920), None, (0, 3840)]
 
 
 def test_audio_held_while_disconnected_goes_first_on_the_new_connection_bounded_to_the_buffer() -> None:
     line = _AudioLine(100)  # 100 ms: two and a half chunks
-    line.control("session.ready", {"session_id": "s"})
+    line.follow(SessionReady(session_id="s"))
     chunks(line, 1, 2)
-    line.control("connection.lost", {"reason": "closed", "reconnecting": True})
+    line.follow(ConnectionLost(reason="closed", reconnecting=True))
     assert chunks(line, 3, 4) == [None] * 4
-    sent = line.control("connection.reseeded", {"items": []})
+    assert line.follow(Reconnected(attempt=1, connection=2)) == []
+    sent = line.follow(ConversationReseeded(items=()))
     assert [(c, off, pcm[0]) for c, off, pcm in sent] == [(1, 0, 5), (1, 1920, 6)]  # the oldest two dropped
-    after = line.chunk(7, b"\x07" * 1920)
+    after = line.chunk(7, AudioChunk(index=7, pcm=b"\x07" * 1920))
     assert after is not None and after[:2] == (1, 3840)
     # a recycle holds from its request; a resume's reseed (nothing held) starts no new connection
-    line.control("connection.reconnect_requested", {"attempt": 1, "delay_ms": 0, "recycle": True})
-    assert line.chunk(8, b"\x08" * 1920) is None
-    assert [(c, off) for c, off, _ in line.control("connection.reseeded", {})] == [(2, 0)]
-    assert line.control("connection.reseeded", {}) == [] and line.connection == 2
+    line.follow(ReconnectRequested(attempt=1, delay_ms=0, recycle=True))
+    assert line.chunk(8, AudioChunk(index=8, pcm=b"\x08" * 1920)) is None
+    assert [(c, off) for c, off, _ in line.follow(ConversationReseeded(items=(), recycle=True))] == [(2, 0)]
+    assert line.follow(ConversationReseeded(items=())) == [] and line.connection == 2
     # a loss that ends the call holds nothing
-    line.control("connection.lost", {"reason": "closed", "reconnecting": False})
-    placed = line.chunk(9, b"\x09" * 1920)
+    line.follow(ConnectionLost(reason="closed", reconnecting=False))
+    placed = line.chunk(9, AudioChunk(index=9, pcm=b"\x09" * 1920))
     assert placed is not None and placed[:2] == (2, 1920)
+
+
+def test_a_turn_cut_by_the_loss_is_sent_again_from_its_start_and_a_failed_recycle_goes_back_to_the_old_connection() -> None:
+    """The two behaviours of the uploader's gate a re-implementation missed: the audio the old server never
+    committed (the user was speaking) heads the held audio; a failed recycle attempt releases to the old
+    connection, whose positions go on."""
+    line = _AudioLine(5000)
+    line.follow(SessionReady(session_id="s"))
+    chunks(line, 1, 3)  # committed below: not sent again
+    line.follow(AudioCommitted(item_id="item_u1"))
+    chunks(line, 4, 2)  # silence after the commit, then the user speaks
+    line.follow(SpeechStarted(item_id="item_u2", audio_start_ms=80))
+    chunks(line, 6, 3)
+    line.follow(ConnectionLost(reason="closed (1006)", code=1006, reconnecting=True))
+    chunks(line, 9, 2)
+    line.follow(Reconnected(attempt=1, connection=2))
+    sent = line.follow(ConversationReseeded(items=()))
+    assert [(c, off // 1920, pcm[0]) for c, off, pcm in sent] == [(1, n, seq) for n, seq in enumerate(range(4, 11))]
+    # a recycle whose new connection never opens: the held chunks follow what the connection already had
+    line.follow(ReconnectRequested(attempt=1, delay_ms=0, recycle=True))
+    chunks(line, 11, 2)
+    back = line.follow(ReconnectFailed(attempt=1, error="connection refused"))
+    assert [(c, off // 1920, pcm[0]) for c, off, pcm in back] == [(1, 7, 11), (1, 8, 12)]
+    after = line.chunk(13, AudioChunk(index=13, pcm=b"\x0d" * 1920))
+    assert after is not None and after[:2] == (1, 9 * 1920)
 
 
 def test_a_reconnected_turn_is_cut_from_its_own_connection(tmp_path: Path) -> None:
     """speech_started/stopped count from each connection's first sample: a turn on the second connection is
     cut from the audio that connection was sent (the held chunks first)."""
-    from events.audio import AudioChunk
-    from events.connection import ConnectionLost, ConversationReseeded
-    from events.playback import SessionReady
     from events.transcripts import TranscriptUnavailable
 
     journal = tmp_path / "j.rtpj"
