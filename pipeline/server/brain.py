@@ -3,7 +3,9 @@
 `decide(turns, tools, tool_choice)` looks at the response's context (the conversation or the response's own
 input) and answers, in this order:
 
-1. after a `function_call_output` it speaks a sentence built from that output's JSON;
+1. when function call outputs follow the latest user message, they answer it: it speaks a sentence built
+   from the last one's JSON, whoever made the items (its own calls, or a client re-seeding a conversation
+   whose call already ran) and whatever came after them (an answer cut short): it does not call again;
 2. tools: each declared function is scored against the user's last words: a word of its name counts 2, a word
    of its description 1 (after dropping filler words, number words and plural / -ing / -er endings, with a few
    synonyms such as rain, hot, forecast -> weather and date -> time), and once a word fits, each required
@@ -237,9 +239,28 @@ def _is_request(heard: str, words: Sequence[str]) -> bool:
     return first in _QUESTION_STARTS or first in _REQUEST_STARTS or " ".join(words[:3]) in ("i want to", "i would like", "i need to")
 
 
+def since_last_user(turns: Sequence[Turn]) -> list[Turn]:
+    """The turns after the latest user message (every turn when there is none)."""
+    for index in range(len(turns) - 1, -1, -1):
+        if turns[index].kind == "message" and turns[index].role == "user":
+            return list(turns[index + 1 :])
+    return list(turns)
+
+
+def answered(turns: Sequence[Turn]) -> bool:
+    """Whether function call outputs follow the latest user message: then they answer it (no new call)."""
+    return any(t.kind == "function_call_output" for t in since_last_user(turns))
+
+
 def _speak_output(turns: Sequence[Turn]) -> str:
-    call = next((t for t in reversed(turns[:-1]) if t.kind == "function_call"), None)
-    return speak_result(call.name if call else "", turns[-1].text)
+    """The last output after the latest user message, said with the name of its call."""
+    since = since_last_user(turns)
+    at = max(i for i, t in enumerate(since) if t.kind == "function_call_output")
+    output = since[at]
+    call = next((t for t in since if t.kind == "function_call" and t.call_id == output.call_id), None)
+    if call is None:
+        call = next((t for t in reversed(since[:at]) if t.kind == "function_call"), None)
+    return speak_result(call.name if call else "", output.text)
 
 
 def speak_result(name: str, output: str) -> str:
@@ -312,7 +333,7 @@ def _language(turns: Sequence[Turn]) -> str:
 
 def decide(turns: Sequence[Turn], tools: Sequence[dict[str, Any]], tool_choice: Any) -> Decision:
     """What to answer for this context (see the module docstring)."""
-    if turns and turns[-1].kind == "function_call_output":
+    if answered(turns):
         return Say(_speak_output(turns))
     last_user = next((t for t in reversed(turns) if t.kind == "message" and t.role == "user"), None)
     heard = last_user.text.strip() if last_user else ""

@@ -11,7 +11,9 @@ For a reasoning model:
   when every part fits a tool on its own (the brain's scoring and its argument reading, part by part) and the
   parts ask for different calls, the response carries one `function_call` per part. With `parallel_tool_calls`
   false only the first is called; the next response (after its output and `response.create`) calls the next
-  one, and the one after that speaks every result;
+  one, and the one after that speaks every result. As with every model, the outputs that follow the latest
+  user message answer it, whoever created the items (a client re-seeding a conversation whose calls already
+  ran) and whatever sits between or after them (the preamble, an answer cut short): no call is made again;
 - a long answer (a story) is announced: a short preamble message, then the answer as a second message item of
   the same response (livekit/agents#5684 and pipecat's realtime service saw gpt-realtime-2 send two message
   items for one turn on long replies).
@@ -32,7 +34,17 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from pipeline.server.arguments import fill_arguments
-from pipeline.server.brain import CallTool, Decision, Say, Turn, decide, pick_tool, speak_result
+from pipeline.server.brain import (
+    CallTool,
+    Decision,
+    Say,
+    Turn,
+    answered,
+    decide,
+    pick_tool,
+    since_last_user,
+    speak_result,
+)
 
 TOOL_PREAMBLE: Final = "Let me check that."
 LONG_PREAMBLE: Final = "Sure, here it is."
@@ -56,14 +68,14 @@ def plan(
     if len(calls) > 1:
         made = _calls_made(turns)
         remaining = [c for c in calls if (c.name, _key(c.arguments)) not in made]
-        if turns and turns[-1].kind == "function_call_output":
+        if answered(turns):
             if remaining and not parallel:
                 return (remaining[0],)  # one call per response: the next one, after the first output
             return (Say(_speak_outputs(turns)),)
         if remaining == list(calls):
             chosen = calls if parallel else calls[:1]
             return (Say(TOOL_PREAMBLE), *chosen)
-    if turns and turns[-1].kind == "function_call_output":
+    if answered(turns):
         return (Say(_speak_outputs(turns)),)
     decision = decide(turns, tools, tool_choice)
     if isinstance(decision, CallTool):
@@ -110,9 +122,7 @@ def _calls(request: Turn, functions: Sequence[dict[str, Any]]) -> tuple[CallTool
 def _calls_made(turns: Sequence[Turn]) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
     """(name, arguments) of the function calls since the last user message."""
     made = set()
-    for turn in reversed(turns):
-        if turn.kind == "message" and turn.role == "user":
-            break
+    for turn in since_last_user(turns):
         if turn.kind == "function_call":
             arguments = turn.text[len(turn.name) + 1 : -1]  # the brain sees a call as "name(arguments)"
             try:
@@ -125,11 +135,7 @@ def _calls_made(turns: Sequence[Turn]) -> set[tuple[str, tuple[tuple[str, str], 
 
 def _speak_outputs(turns: Sequence[Turn]) -> str:
     """The results of every call since the last user message, one sentence each, in the order of the calls."""
-    since: list[Turn] = []
-    for turn in reversed(turns):
-        if turn.kind == "message" and turn.role == "user":
-            break
-        since.insert(0, turn)
+    since = since_last_user(turns)
     calls = [t for t in since if t.kind == "function_call"]
     order = {call.call_id: index for index, call in enumerate(calls)}
     names = {call.call_id: call.name for call in calls}

@@ -175,3 +175,121 @@ async def test_seeded_audio_is_heard_by_the_real_recogniser(start_server: StartS
             done, _ = await client.until("response.done")
             answer = done["response"]["output"][-1]["content"][0]["text"].lower()
             assert answer.startswith("you first said:") and "cat" in answer and "felix" in answer
+
+
+# --- a re-seeded call whose output is already there: the brain answers from it, it does not call again -------
+
+CLOCK_TOOL = {
+    "type": "function", "name": "get_current_time", "description": "Get the current date and time",
+    "parameters": {"type": "object", "properties": {"timezone": {"type": "string"}}},
+}  # fmt: skip
+CLOCK_OUTPUT = json.dumps({"date": "2026-12-02", "time": "03:16:46", "timezone": "UTC"})
+CLOCK_ANSWER = "It is 03:16:46 in UTC on 2026-12-02."
+
+
+def asked_and_called(*, reasoning: bool, audio: bool = False, tail: bool = True) -> list[dict[str, Any]]:
+    """A call that was lost after its tool ran: the question, (a reasoning model's preamble), the call, its
+    output, and (tail) the answer the drop cut after its first words."""
+    if audio:
+        question: dict[str, Any] = {"id": "item_q", "type": "message", "role": "user",
+                                    "content": [{"type": "input_audio", "audio": base64.b64encode(tone(900)).decode()}]}  # fmt: skip
+    else:
+        question = {"id": "item_q", "type": "message", "role": "user", "content": [{"type": "input_text", "text": "what time is it"}]}
+    preamble = {"id": "item_p", "type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Let me check that."}]}
+    call = {"id": "item_c", "type": "function_call", "call_id": "call_clock000000001", "name": "get_current_time", "arguments": "{}"}
+    output = {"id": "item_o", "type": "function_call_output", "call_id": "call_clock000000001", "output": CLOCK_OUTPUT}
+    cut = {"id": "item_cut", "type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "It is 03:16"}]}
+    return [question, *([preamble] if reasoning else []), call, output, *([cut] if tail else [])]
+
+
+async def answer_after_seed(server: Any, model: str, tools: list[dict[str, Any]], items: list[dict[str, Any]],
+                            **response: Any) -> dict[str, Any]:  # fmt: skip
+    async with await connect(server, model) as ws:
+        client = Client(ws)
+        await client.recv()
+        await client.send({"type": "session.update", "session": {"type": "realtime", "tools": tools, "output_modalities": ["text"]}})
+        await client.until("session.updated")
+        await reseed(client, items)
+        await client.send({"type": "response.create", **({"response": response} if response else {})})
+        done, _ = await client.until("response.done")
+        result: dict[str, Any] = done["response"]
+        return result
+
+
+def spoken(response: dict[str, Any]) -> list[str]:
+    return [str(item["content"][0]["text"]) for item in response["output"] if item["type"] == "message"]
+
+
+@pytest.mark.parametrize("model", ["gpt-realtime", "gpt-realtime-2.1"])
+@pytest.mark.parametrize("shape", ["output last", "cut answer after the output", "question as audio"])
+async def test_a_reseeded_output_answers_the_question_without_calling_again(
+    start_server: StartServer, fake_speech: FakeSpeech, model: str, shape: str
+) -> None:
+    fake_speech.heard = ["what time is it"]
+    reasoning = model != "gpt-realtime"
+    items = asked_and_called(reasoning=reasoning, audio=shape == "question as audio", tail=shape != "output last")
+    server = await start_server()
+    with trio.fail_after(10):
+        response = await answer_after_seed(server, model, [CLOCK_TOOL], items)
+    assert [item["type"] for item in response["output"]] == ["message"]  # no second call, no second preamble
+    assert spoken(response) == [CLOCK_ANSWER]
+
+
+async def test_an_answered_call_asked_again_by_the_client_speaks_the_output_once_more(start_server: StartServer) -> None:
+    """A live call (the items made by the server itself): after the answer, a client response.create with no new
+    user message answers from the output again instead of running the tool a second time."""
+    server = await start_server()
+    with trio.fail_after(10):
+        async with await connect(server, "gpt-realtime-2.1") as ws:
+            client = Client(ws)
+            await client.recv()
+            await client.send({"type": "session.update", "session": {"type": "realtime", "tools": [CLOCK_TOOL], "output_modalities": ["text"]}})
+            await client.until("session.updated")
+            await client.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user",
+                               "content": [{"type": "input_text", "text": "what time is it"}]}})  # fmt: skip
+            await client.send({"type": "response.create"})
+            first, _ = await client.until("response.done")
+            call = first["response"]["output"][-1]
+            assert call["type"] == "function_call"
+            await client.send({"type": "conversation.item.create",
+                               "item": {"type": "function_call_output", "call_id": call["call_id"], "output": CLOCK_OUTPUT}})  # fmt: skip
+            for _ in range(2):
+                await client.send({"type": "response.create"})
+                done, _ = await client.until("response.done")
+                assert [i["type"] for i in done["response"]["output"]] == ["message"]
+                assert spoken(done["response"]) == [CLOCK_ANSWER]
+
+
+async def test_two_reseeded_calls_with_their_outputs_get_one_answer_in_call_order(start_server: StartServer) -> None:
+    from tests.server.test_reasoning_ws import BOTH, TIME, TIME_TOOL
+
+    items: list[dict[str, Any]] = [
+        {"id": "item_q", "type": "message", "role": "user", "content": [{"type": "input_text", "text": BOTH}]},
+        {"id": "item_p", "type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Let me check that."}]},
+        {"id": "item_c1", "type": "function_call", "call_id": "call_weather000001", "name": "get_weather", "arguments": '{"location": "Paris"}'},
+        {"id": "item_c2", "type": "function_call", "call_id": "call_time00000001", "name": "get_current_time", "arguments": '{"timezone": "Asia/Tokyo"}'},
+        {"id": "item_o2", "type": "function_call_output", "call_id": "call_time00000001", "output": TIME},
+        {"id": "item_o1", "type": "function_call_output", "call_id": "call_weather000001", "output": WEATHER_OUTPUT},
+        {"id": "item_cut", "type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "The weather in"}]},
+    ]  # fmt: skip
+    server = await start_server()
+    with trio.fail_after(10):
+        response = await answer_after_seed(server, "gpt-realtime-2.1", [WEATHER_TOOL, TIME_TOOL], items)
+    assert [item["type"] for item in response["output"]] == ["message"]
+    assert spoken(response) == ["The weather in Paris is sunny at 18°C. It is 21:04 in Asia/Tokyo."]
+
+
+async def test_without_parallel_calls_a_reseeded_first_output_still_leads_to_the_next_call(start_server: StartServer) -> None:
+    from tests.server.test_reasoning_ws import BOTH, TIME_TOOL
+
+    items: list[dict[str, Any]] = [
+        {"id": "item_q", "type": "message", "role": "user", "content": [{"type": "input_text", "text": BOTH}]},
+        {"id": "item_p", "type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Let me check that."}]},
+        {"id": "item_c1", "type": "function_call", "call_id": "call_weather000001", "name": "get_weather", "arguments": '{"location": "Paris"}'},
+        {"id": "item_o1", "type": "function_call_output", "call_id": "call_weather000001", "output": WEATHER_OUTPUT},
+    ]  # fmt: skip
+    server = await start_server()
+    with trio.fail_after(10):
+        response = await answer_after_seed(server, "gpt-realtime-2.1", [WEATHER_TOOL, TIME_TOOL], items, parallel_tool_calls=False)
+    [call] = response["output"]
+    assert (call["type"], call["name"], json.loads(call["arguments"])) == ("function_call", "get_current_time", {"timezone": "Asia/Tokyo"})
