@@ -47,6 +47,7 @@ async def _run(recording: Recording, overrides: dict[str, Any], server: str, tim
     from openai import AsyncOpenAI
 
     from actors.summariser.actor import masked
+    from actors.summariser.core import chat_request
     from events.summary import SummaryFailed, SummaryGenerated, SummaryRequested
     from pipeline.connection import resolve_endpoint
     from pipeline.models import DEFAULT_REALTIME_MODEL
@@ -70,9 +71,8 @@ async def _run(recording: Recording, overrides: dict[str, Any], server: str, tim
         async def generate(request: SummaryRequested) -> SummaryGenerated | SummaryFailed:
             try:
                 with trio.fail_after(timeout_s):
-                    response = await client.chat.completions.create(
-                        model=request.model, temperature=0, messages=[dict(m) for m in request.messages]  # type: ignore[misc]
-                    )
+                    # the summariser's own request: valid for the model (reasoning chat models take no temperature)
+                    response = await client.chat.completions.create(**chat_request(request.model, request.messages))
             except trio.TooSlowError:
                 return SummaryFailed(summary_id=request.summary_id, error=f"no answer within {timeout_s:g} s")
             except Exception as exc:  # the model's failure is an outcome the summariser handles, not a crash

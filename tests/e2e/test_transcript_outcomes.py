@@ -72,7 +72,8 @@ async def test_an_empty_transcript_is_an_outcome_with_no_words(tmp_path: Path) -
 
 async def test_the_console_prints_each_user_turn_before_what_answers_it(tmp_path: Path) -> None:
     """The server sends the tool call before the transcript (as the real service often does); the printed
-    conversation still reads user, tool call, tool result, reply, with each turn's real words."""
+    conversation still reads user, the spoken preamble (the current default model says "Let me check that."
+    before a tool call, as its own item), tool call, tool result, reply, with each turn's real words."""
     stream = io.StringIO()
     with trio.fail_after(90):
         async with trio.open_nursery() as nursery:
@@ -86,6 +87,7 @@ async def test_the_console_prints_each_user_turn_before_what_answers_it(tmp_path
     assert result.failure is None
     labels = [(line[1:10].strip(), line) for line in stream.getvalue().splitlines() if line.startswith("[")]
     order = [label for label, _ in labels if label in ("user", "tool call", "tool", "assistant")]
-    assert order == ["user", "tool call", "tool", "assistant"] * 2, stream.getvalue()
+    assert order == ["user", "assistant", "tool call", "tool", "assistant"] * 2, stream.getvalue()
+    assert sum("Let me check that." in line for label, line in labels if label == "assistant") == 2
     users = [line for label, line in labels if label == "user"]
     assert "what is the weather like in paris" in users[0].lower() and "what time is it" in users[1].lower()

@@ -180,8 +180,12 @@ def test_render_of_a_real_time_call_is_on_its_clock(recorded: dict[str, Path], c
         played[item_id] = upto
         t = r.t_ns * 24000 // 1_000_000_000
         assert any(np.array_equal(assistant[t + d : t + d + len(block)], block) for d in range(-2, 3)), r
-    [cut] = [r for r in recs if r.tag == "playback.interrupted"]
-    after = [r.t_ns for r in progress if r.t_ns > cut.t_ns and r.payload["item_id"] != cut.payload["item_id"]]
+    # one barge-in: it cuts the item heard (played_ms > 0) and the response's items not yet started (0 ms)
+    interrupted = [r for r in recs if r.tag == "playback.interrupted"]
+    [cut] = [r for r in interrupted if r.payload["played_ms"] > 0]
+    silenced = {r.payload["item_id"] for r in interrupted}
+    assert all(r.t_ns == cut.t_ns or r.payload["played_ms"] == 0 for r in interrupted)
+    after = [r.t_ns for r in progress if r.t_ns > cut.t_ns and r.payload["item_id"] not in silenced]
     quiet_until = after[0] if after else recs[-1].t_ns
     a, b = int(cut.t_ns * 24000 // 1e9) + 1200, int(quiet_until * 24000 // 1e9) - 1200
     assert b > a and np.abs(assistant[a:b]).max() == 0  # what the barge-in cut was never played
