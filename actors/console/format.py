@@ -204,11 +204,10 @@ def _unknown(ev: UnknownServerEvent, conv: Conversation) -> str:
 
 
 def _closed(ev: ConnectionClosed, conv: Conversation) -> str | None:
-    if ev.by_us:
-        return None
-    code = f"code {ev.code}" if ev.code is not None else "no close code"
-    reason = f": {one_line(ev.reason)}" if ev.reason else ""
-    return labelled("error", f"connection closed by the server ({code}{reason})")
+    """Nothing: what a close means is the conductor's word, printed from the event that follows it
+    (``connection.lost``: reconnecting, or not; ``session.failed`` in a journal from before reconnects), each
+    of which names the close code. A close is not an error while the call goes on."""
+    return None
 
 
 def _tokens(count: int | None) -> str:

@@ -123,10 +123,6 @@ def test_summaries_deletions_and_truncations_are_shown() -> None:
         (ActorFailed(actor="uploader", error="OSError: broken pipe"), "[error    ] actor uploader failed: OSError: broken pipe"),
         (ProtocolViolation(detail="malformed JSON\nat 1:2", raw="{"), "[warning  ] protocol violation: malformed JSON at 1:2"),
         (UnknownServerEvent(type="response.mystery", raw="{}"), "[warning  ] unknown server event: response.mystery"),
-        (
-            ConnectionClosed(code=1011, reason="internal error"),
-            "[error    ] connection closed by the server (code 1011: internal error)",
-        ),
         (SessionFailed(reason="server error [session_expired]: hit 60 min"), "[error    ] session failed: server error [session_expired]: hit 60 min"),
         (SessionEnding(reason="end of input"), "[session  ] ending: end of input"),
         (response_done("r9", None, status="failed"), "[tokens   ] no usage reported (r9, failed)"),
@@ -144,6 +140,8 @@ def test_notices(event: Event, line: str) -> None:
 def test_quiet_facts_produce_no_line() -> None:
     screen = Screen()
     assert screen(ConnectionClosed(code=1000, reason="bye", by_us=True)) is None
+    # the conductor's connection.lost (or session.failed) that follows says what a close means, with its code
+    assert screen(ConnectionClosed(code=1011, reason="internal error")) is None
     assert screen(ItemAdded(item_id="u1", item_type="message", role="user")) is None  # shown when transcribed
     assert screen(commands.item_retrieve("transcripts_0001", "u1")) is None
 
