@@ -342,3 +342,51 @@ def test_across_a_dropped_socket_each_turn_is_cut_from_its_own_connection(tmp_pa
     item = next(i for i in seed.items if i["id"] == audio_item)
     assert base64.b64decode(item["content"][0]["audio"]) == seen.committed(audio_item)
     assert_valid_chain(seed.items)
+
+
+@pytest.mark.slow
+def test_a_turn_cut_by_a_drop_while_the_user_speaks_is_cut_as_the_new_connection_heard_it(tmp_path: Path) -> None:
+    """The socket drops (1006, no close frame) while the user is saying the last line: the old server never
+    committed that turn, so the uploader's gate puts the audio it had not committed at the head of the held
+    audio and the new server hears the turn from its start, at positions of its own. The turn's transcript
+    fails and no later re-seed carries its audio, so ``--resume`` cuts it from the journal's chunks: byte for
+    byte what the new server committed."""
+    from pipeline.journal import iter_journal
+    from pipeline.resume import _Survey, cut_audio
+
+    lines = ("hello there", "what is the weather like in Paris", "thank you, goodbye")
+    # every connection is dropped 13.2 s (session time) after it opens: in the middle of the last line on the
+    # first one; the call has ended before the second one's
+    seen = record(tmp_path / "cut.rtpj", fault="fail", lines=lines, server={"drop_socket_after_s": 13.2})
+    assert len(seen.connections) == 2
+    # the arrangement: the drop cut a turn on the first connection (speech started, never stopped) ...
+    [cut] = [item for item, (_, _, end) in seen.spans.items() if end < 0]
+    assert seen.spans[cut][0] == 0
+    # ... and the second connection heard that speech again: what the first was sent of it heads the new turn
+    [heard] = [item for item, (connection, _, _) in seen.spans.items() if connection == 1]
+    spoken = bytes(seen.connections[0][seen.spans[cut][1] * BYTES_PER_MS :])
+    assert len(spoken) > 24000 and any(spoken)  # over half a second of the line, not silence
+    assert spoken in seen.committed(heard)
+
+    survey = _Survey(5000)
+    with iter_journal(seen.journal) as stream:
+        for batch in stream.batches():
+            survey.feed(batch)
+    assert {item: span.connection for item, span in survey.spans.items()} == {
+        item: span[0] for item, span in seen.spans.items()
+    }
+    assert heard not in survey.seeded_audio  # only the journal's chunks can give it
+    with iter_journal(seen.journal) as again:
+        cut_spans = cut_audio(again, survey.spans, buffer_ms=5000, unsent=frozenset(survey.unsent))
+    assert cut not in cut_spans  # never stopped: nothing was committed
+    for item_id in set(seen.spans) - {cut}:
+        assert cut_spans[item_id] == seen.committed(item_id), item_id
+
+    seed = load_resume(seen.journal)
+    assert heard in seed.audio_items and cut not in seed.plan.ids
+    users = [i for i in seed.items if i.get("role") == "user"]
+    assert [u["id"] for u in users] == list(seed.audio_items) and len(users) == len(lines)
+    for user in users:
+        got = base64.b64decode(user["content"][0]["audio"])
+        assert got == seen.committed(user["id"]), user["id"]
+    assert_valid_chain(seed.items)
