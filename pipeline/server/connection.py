@@ -112,6 +112,7 @@ class RealtimeCore:
         )  # fmt: skip
         self.conversation_id = ids.new("conv")
         self.conversation = Conversation()
+        ids.avoid(("item", "call"), self.conversation.in_use)  # a client may have re-seeded ids a same-seed run made
         self.responses: dict[str, Response] = {}
         self.voice_locked = False
         self.responses_done = 0

@@ -89,6 +89,10 @@ class Conversation:
                 return item
         return None
 
+    def in_use(self, some_id: str) -> bool:
+        """Whether an item already has this id, or this call_id (a new call must not take an output's call_id)."""
+        return any(item.id == some_id or item.data.get("call_id") == some_id for item in self._items)
+
     def last_id(self) -> str | None:
         return self._items[-1].id if self._items else None
 

@@ -293,3 +293,52 @@ async def test_without_parallel_calls_a_reseeded_first_output_still_leads_to_the
         response = await answer_after_seed(server, "gpt-realtime-2.1", [WEATHER_TOOL, TIME_TOOL], items, parallel_tool_calls=False)
     [call] = response["output"]
     assert (call["type"], call["name"], json.loads(call["arguments"])) == ("function_call", "get_current_time", {"timezone": "Asia/Tokyo"})
+
+
+# --- a re-seeded call from a server with the same --seed: its ids are skipped, never handed out again ----------
+
+
+async def ids_of_a_vad_turn_after(server: Any, items: list[dict[str, Any]]) -> dict[str, str]:
+    """Re-seed `items`, then a spoken weather question: the ids the server made for the turn and its call."""
+    async with await connect(server) as ws:
+        client = Client(ws)
+        await client.recv()
+        await client.send({"type": "session.update", "session": {"type": "realtime", "tools": [WEATHER_TOOL], "output_modalities": ["text"]}})
+        await client.until("session.updated")
+        await reseed(client, items)
+        await client.append(silence(300) + tone(900) + silence(500))
+        seen = []
+        while not seen or seen[-1]["type"] not in ("response.done", "error"):
+            seen.append(await client.recv())
+        assert seen[-1]["type"] == "response.done", seen[-1]  # not "an item with id ... already exists"
+        done = seen[-1]
+        [started] = [e for e in seen if e["type"] == "input_audio_buffer.speech_started"]
+        [committed] = [e for e in seen if e["type"] == "input_audio_buffer.committed"]
+        [call] = done["response"]["output"]
+        assert call["type"] == "function_call" and call["name"] == "get_weather"
+        assert committed["item_id"] == started["item_id"] and committed["previous_item_id"] == items[-1]["id"]
+        return {"user": started["item_id"], "call item": call["id"], "call_id": call["call_id"]}
+
+
+async def test_ids_a_same_seed_server_made_before_are_skipped_deterministically(start_server: StartServer, fake_speech: FakeSpeech) -> None:
+    """`--resume` of a call recorded against a server with the same seed: the re-seeded items carry the ids the
+    new server would make next; it skips them (drawing again) instead of colliding, the same way every run."""
+    from pipeline.server.ids import IdGenerator
+
+    expected = IdGenerator(7, connection_number=0)  # the fixture's seed, the server's first connection
+    item_ids = [expected.new("item") for _ in range(5)]
+    call_ids = [expected.new("call") for _ in range(2)]
+    parent = [
+        {"id": item_ids[0], "type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello there"}]},
+        {"id": item_ids[1], "type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Hello! How can I help you today?"}]},
+        {"id": item_ids[2], "type": "function_call", "call_id": call_ids[0], "name": "get_weather", "arguments": '{"location": "Paris"}'},
+        {"id": "item_parent_output", "type": "function_call_output", "call_id": call_ids[0], "output": WEATHER_OUTPUT},
+    ]  # fmt: skip
+    made = []
+    for _ in range(2):  # two servers with the same seed, the same history
+        fake_speech.heard = ["what is the weather in Paris"]
+        server = await start_server()
+        with trio.fail_after(10):
+            made.append(await ids_of_a_vad_turn_after(server, parent))
+    # the next draws (item_ids[0..2], call_ids[0]) were taken: skipped, and the stream went on
+    assert made[0] == made[1] == {"user": item_ids[3], "call item": item_ids[4], "call_id": call_ids[1]}

@@ -13,6 +13,7 @@ from pipeline.server.audio_format import decode_input, encode_output
 from pipeline.server.brain import SHORT_STORY, STORY, CallTool, Say, Turn, decide, tool_arguments
 from pipeline.server.conversation import Conversation, StoredItem, heard_prefix
 from pipeline.server.errors import ClientError
+from pipeline.server.ids import IdGenerator
 from pipeline.server.protocol import parse_client_event
 from pipeline.server.vad import EnergyVad, SpeechStarted, SpeechStopped
 from tests.server.support import EventChecker, silence, tone
@@ -156,3 +157,22 @@ def test_offline_summary_skips_tool_lines_and_folds_a_previous_summary_without_n
     long_previous = "Résumé de la conversation. " + "word " * 400
     third = summarise([prompt, {"role": "user", "content": f"system: {long_previous}\nuser: and now?"}])
     assert len(third) < 600 and third.endswith("l'utilisateur: and now?")  # the earlier summary does not grow it
+
+
+def test_ids_skip_what_is_taken_and_stay_seeded() -> None:
+    fresh = IdGenerator(3)
+    items = [fresh.new("item") for _ in range(4)]
+    calls = [fresh.new("call") for _ in range(2)]
+    assert len(set(items)) == 4 and len(set(calls)) == 2
+    conversation = Conversation()  # holds the first and third item ids, and the first call id (on an output)
+    conversation.insert(StoredItem(data={"id": items[0], "type": "message", "role": "user", "content": []}))
+    conversation.insert(StoredItem(data={"id": items[2], "type": "function_call_output", "call_id": calls[0], "output": "{}"}))
+    for _ in range(2):  # the same history, the same ids
+        ids = IdGenerator(3)
+        ids.avoid(("item", "call"), conversation.in_use)
+        assert [ids.new("item"), ids.new("item"), ids.new("call")] == [items[1], items[3], calls[1]]
+    everything = IdGenerator(None)
+    everything.avoid(("item",), lambda _: True)
+    with pytest.raises(RuntimeError, match="no free 'item' id"):
+        everything.new("item")
+    assert everything.new("event").startswith("event_")  # other prefixes are not checked
