@@ -248,7 +248,7 @@ def cut_audio(
             try:
                 chunk = AudioChunk(index=p["index"], pcm=p["pcm"], rate=p.get("rate", 24000))
             except (KeyError, TypeError, ValueError):
-                continue  # it does not decode: the first pass skipped it too
+                continue  # a record this version cannot read as a chunk: nothing to place
             copy(line.chunk(record.seq, chunk))
         elif tag in _GATE_TAGS:
             try:
