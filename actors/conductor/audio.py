@@ -21,6 +21,7 @@ from collections import OrderedDict, deque
 from actors.uploader.gate import AudioGate
 from events.audio import AudioChunk
 from events.base import Event
+from events.connection import ConversationReseeded
 
 BYTES_PER_MS = 48  # 24 kHz PCM16 mono: what the session's input format is and the server counts in
 RING_MS = 30_000
@@ -43,12 +44,15 @@ class UserAudio:
             self._add(chunk.pcm)
 
     def follow(self, event: Event) -> None:
-        """A gate event (see ``GATE_EVENTS``): a release starts the new connection's audio."""
+        """A gate event (see ``GATE_EVENTS``). A release at ``ConversationReseeded`` starts the new connection's
+        audio (positions from 0); a release back to the old connection (a recycle attempt that failed) goes on
+        where that connection's audio was, as the server counts it."""
         released = self.gate.handle(event)
         if released is not None:
-            self._ring.clear()
-            self._start = self._size = 0
-            self._speech.clear()
+            if isinstance(event, ConversationReseeded):
+                self._ring.clear()
+                self._start = self._size = 0
+                self._speech.clear()
             for pcm in released.chunks:
                 self._add(pcm)
 
