@@ -66,8 +66,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (no authentication: use with care)")
     p.add_argument("--max-session-s", type=_positive_float, default=3600.0, metavar="S",
                    help="session length limit in seconds of session time, per connection; then error session_expired "
-                        "(the real wording: 'Your session hit the maximum duration of 60 minutes.') and close 1001 "
-                        "(default 3600)")
+                        "(the real wording: 'Your session hit the maximum duration of 60 minutes.'; a shorter limit is "
+                        "said in whole minutes or else seconds: '... of 8 seconds.') and close 1001 (default 3600)")
     p.add_argument("--transcript-delay-ms", type=_non_negative_int, default=150, metavar="MS",
                    help="delay from commit to the input transcription events (default 150)")
     p.add_argument("--transcript-fault", choices=TRANSCRIPT_FAULTS, default="none",

@@ -50,7 +50,7 @@ from pipeline.server.audio_format import BYTES_PER_SECOND, decode_input, format_
 from pipeline.server.brain import CallTool
 from pipeline.server.conversation import Conversation, StoredItem, stored_from_client
 from pipeline.server.effects import Close, Output, Recognize, Send, Stream, Synthesize
-from pipeline.server.errors import ClientError, invalid_value, string_too_long
+from pipeline.server.errors import ClientError, invalid_value, session_expired, string_too_long
 from pipeline.server.ids import IdGenerator
 from pipeline.server.protocol import parse_client_event
 from pipeline.server.responses import MessageStream, Response, ResponseState, brain_turns
@@ -205,10 +205,7 @@ class RealtimeCore:
         if self.state is ConnectionState.CLOSED:
             return []
         self.state = ConnectionState.CLOSED
-        minutes = self.config.max_session_s / 60
-        duration = f"{minutes:g} minutes" if minutes >= 1 else f"{self.config.max_session_s:g} seconds"
-        error = ClientError(f"Your session hit the maximum duration of {duration}.", code="session_expired")
-        return [self._error(error, None), Close(1001, "session expired")]
+        return [self._error(session_expired(self.config.max_session_s), None), Close(1001, "session expired")]
 
     # ----------------------------------------------------------------- session
 

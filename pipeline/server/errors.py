@@ -106,3 +106,17 @@ def string_too_long(param: str, value: str, maximum: int) -> ClientError:
         code="string_above_max_length",
         param=param,
     )
+
+
+def session_expired(max_session_s: float) -> ClientError:
+    """The error that ends a session at its maximum duration. The real wording is "Your session hit the maximum
+    duration of 60 minutes." [OBS]; a shorter limit set for testing is said the same way, in whole minutes when
+    it is some ("1 minute", "2 minutes"), else in seconds ("8 seconds", "90 seconds", "0.5 seconds") [INF: the
+    service's limit is fixed, so its wording for other durations is not observable]."""
+    if max_session_s % 60 == 0:
+        count, unit = max_session_s / 60, "minute"
+    else:
+        count, unit = max_session_s, "second"
+    return ClientError(
+        f"Your session hit the maximum duration of {count:g} {unit}{'' if count == 1 else 's'}.", code="session_expired"
+    )

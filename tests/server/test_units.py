@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pipeline.server.audio_format import decode_input, encode_output
 from pipeline.server.brain import SHORT_STORY, STORY, CallTool, Say, Turn, decide, tool_arguments
 from pipeline.server.conversation import Conversation, StoredItem, heard_prefix
-from pipeline.server.errors import ClientError
+from pipeline.server.errors import ClientError, session_expired
 from pipeline.server.ids import IdGenerator
 from pipeline.server.protocol import parse_client_event
 from pipeline.server.vad import EnergyVad, SpeechStarted, SpeechStopped
@@ -176,3 +176,12 @@ def test_ids_skip_what_is_taken_and_stay_seeded() -> None:
     with pytest.raises(RuntimeError, match="no free 'item' id"):
         everything.new("item")
     assert everything.new("event").startswith("event_")  # other prefixes are not checked
+
+
+@pytest.mark.parametrize(
+    ("limit_s", "said"),
+    [(3600, "60 minutes"), (120, "2 minutes"), (60, "1 minute"), (90, "90 seconds"), (8, "8 seconds"), (1, "1 second"), (0.5, "0.5 seconds")],
+)
+def test_session_expired_says_the_limit_in_the_real_wording(limit_s: float, said: str) -> None:
+    error = session_expired(limit_s)
+    assert (error.code, error.message) == ("session_expired", f"Your session hit the maximum duration of {said}.")
