@@ -365,6 +365,9 @@ class RunConfig:
         data["tool_specs"] = list(self.tool_specs)
         data["journal"] = str(self.journal) if self.journal else None
         data["resume"] = str(self.resume) if self.resume else None
+        # what --keep-last-turns counts: a question, or the whole answer to it (the summariser reads this;
+        # journals without it counted items)
+        data["summary_turns"] = "exchanges"
         return data
 
     def session_object(self, tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -15,9 +15,12 @@ decides. One summary at a time; the phase says where it is::
      │                                                                                         │ item.added sum_NNN
      └──every delete acknowledged, refused, or :ack timer──(SummaryApplied)──────────── DELETING
 
-* Candidates are fixed when a summary starts: every item but the last ``keep_last_turns``. A function call
-  stays with its output: a call whose output is kept (or has not arrived) is kept too, so the server never
-  holds an output whose call was deleted.
+* Candidates are fixed when a summary starts: every item but those of the last ``keep_last_turns`` turns. A
+  turn is one user message, or everything the assistant did in answer to it (its message items, a spoken
+  preamble included, its tool calls and their outputs: the current models put several items in one
+  response), so the kept turns are the last question with its whole answer, never an answer without its
+  question. A function call stays with its output: a call whose output is kept (or has not arrived) is kept
+  too, so the server never holds an output whose call was deleted.
 * A user turn whose transcript is pending is waited for, at most ``summary_transcript_wait_ms``. A turn
   with no text when the summary is requested (transcript unavailable, still pending after the wait, an
   assistant item without a transcript) is **kept verbatim**: never deleted unsummarised. Kept turns end up
@@ -149,6 +152,25 @@ def has_text(turn: Turn) -> bool:
     return turn.text is not None and bool(turn.text.strip()) and turn.status not in ("pending", "unavailable")
 
 
+
+SUMMARY_TURNS = "exchanges"  # the config value saying what a kept turn is (RunConfig.for_cores writes it)
+
+
+def exchange_turns(items: list[Turn]) -> list[list[Turn]]:
+    """The conversation's items grouped in turns: each user or system message on its own, and everything
+    the assistant did between two of them (messages, tool calls, tool outputs) as one turn."""
+    groups: list[list[Turn]] = []
+    for item in items:
+        if _is_speaker(item) or not groups or _is_speaker(groups[-1][0]):
+            groups.append([item])
+        else:
+            groups[-1].append(item)
+    return groups
+
+
+def _is_speaker(item: Turn) -> bool:
+    return item.kind == "message" and item.role in ("user", "system")
+
 class SummariserCore:
     def __init__(
         self,
@@ -161,6 +183,7 @@ class SummariserCore:
         style: str = "paragraph",
         transcript_wait_ms: int = 3000,
         ack_timeout_ms: int = 5000,
+        keep_by_exchange: bool = True,
     ) -> None:
         if style not in STYLES:
             raise ValueError(f"summary_style must be one of {', '.join(STYLES)}, not {style!r}")
@@ -169,6 +192,9 @@ class SummariserCore:
         self.enabled = enabled
         self.trigger = trigger
         self.keep_last_turns = keep_last_turns
+        # a kept turn is a question or the whole answer to it; a journal recorded before that (no
+        # ``summary_turns`` key in its header) counted items, and replays as it was recorded
+        self.keep_by_exchange = keep_by_exchange
         self.model = model
         self.prompt = summary_prompt(language, style)
         self.transcript_wait_ms = transcript_wait_ms
@@ -194,6 +220,7 @@ class SummariserCore:
             enabled=bool(config.get("summary_enabled", True)),
             trigger=int(config.get("summary_trigger", 2000)),
             keep_last_turns=int(config.get("keep_last_turns", 2)),
+            keep_by_exchange=config.get("summary_turns") == SUMMARY_TURNS,
             model=str(config.get("summary_model") or DEFAULT_SUMMARY_MODEL),
             language=str(config.get("summary_language", "French")),
             style=str(config.get("summary_style", "paragraph")),
@@ -246,9 +273,10 @@ class SummariserCore:
         if self.phase is not Phase.IDLE:
             return [self._skip(ev, total, f"{self.summary_id} is still in progress")]
         turns = self.conversation.turns
-        if len(turns) <= self.keep_last_turns:
-            return [self._skip(ev, total, f"{len(turns)} turns, and the last {self.keep_last_turns} are kept")]
-        candidates = self._select(turns)
+        groups = exchange_turns(turns) if self.keep_by_exchange else [[t] for t in turns]
+        if len(groups) <= self.keep_last_turns:
+            return [self._skip(ev, total, f"{len(groups)} turns, and the last {self.keep_last_turns} are kept")]
+        candidates = self._select(groups)
         if not any(not is_summary(t) and (has_text(t) or self._waitable(t)) for t in candidates):
             # no empty summary, no deletes
             return [self._skip(ev, total, "nothing to summarise: no older turn has a transcript")]
@@ -265,9 +293,10 @@ class SummariserCore:
     def _skip(ev: ResponseDone, total: int, reason: str) -> SummarySkipped:
         return SummarySkipped(response_id=ev.response_id, window=total, reason=reason)
 
-    def _select(self, turns: list[Turn]) -> list[Turn]:
-        split = len(turns) - self.keep_last_turns
-        head, kept = turns[:split], turns[split:]
+    def _select(self, groups: list[list[Turn]]) -> list[Turn]:
+        split = len(groups) - self.keep_last_turns
+        head = [t for group in groups[:split] for t in group]
+        kept = [t for group in groups[split:] for t in group]
         kept_outputs = {t.call_id for t in kept if t.kind == "function_call_output"}
         head_outputs = {t.call_id for t in head if t.kind == "function_call_output"}
         return [

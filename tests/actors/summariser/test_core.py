@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from actors.summariser.core import Phase, SummariserCore, summary_prompt
+from actors.summariser.core import SUMMARY_TURNS, Phase, SummariserCore, summary_prompt
 from events import commands
 from events.base import Event
 from events.envelope import Envelope
@@ -87,7 +87,7 @@ def phase_of(core: SummariserCore) -> Phase:
 
 
 def new_core(**kwargs: object) -> tuple[SummariserCore, Feeder]:
-    core = SummariserCore.from_config({"summary_trigger": 600, **kwargs})
+    core = SummariserCore.from_config({"summary_trigger": 600, "summary_turns": SUMMARY_TURNS, **kwargs})
     return core, Feeder(core)
 
 
@@ -301,9 +301,22 @@ def test_a_function_call_stays_with_its_output() -> None:
     feed(FunctionCallRequested(response_id="r", item_id="fc1", call_id="c1", name="get_weather", arguments='{"location":"Paris"}'))
     feed(ItemAdded(item_id="fo1", item_type="function_call_output", call_id="c1", text='{"temperature":"21°C"}'))
     feed(*assistant("a2", "It is 21 degrees."))
-    # the last two are fo1, a2: fc1 must stay with its output, so u1, a1, u2 are summarised
-    lines = ["user: hello", "assistant: Hi.", "user: weather in Paris"]
-    assert feed.done(700) == [started("sum_001", feed, 700), request("sum_001", lines, ("u1", "a1", "u2"))]
+    # the last two turns are the question u2 and its whole answer (fc1, fo1, a2): u1, a1 are summarised
+    lines = ["user: hello", "assistant: Hi."]
+    assert feed.done(700) == [started("sum_001", feed, 700), request("sum_001", lines, ("u1", "a1"))]
+
+
+def test_a_turn_is_a_question_or_the_whole_answer_to_it_preamble_included() -> None:
+    """The current models answer in several items (a spoken preamble, then the answer): keeping the last two
+    turns keeps the last question with every item of its answer, never the answer without its question."""
+    _, feed = new_core(keep_last_turns=2)
+    talk(feed, ("hello", "Hi."))
+    talk(feed, ("what time is it", "It is noon."))
+    feed(*user("u3", "tell me a short story"))
+    feed(*assistant("p3", "Sure, here it is."))
+    feed(*assistant("a3", "Once upon a time."))
+    lines = ["user: hello", "assistant: Hi.", "user: what time is it", "assistant: It is noon."]
+    assert feed.done(700) == [started("sum_001", feed, 700), request("sum_001", lines, ("u1", "a1", "u2", "a2"))]
 
 
 def test_a_call_and_its_output_are_summarised_together() -> None:
@@ -333,3 +346,16 @@ def test_language_and_style_shape_the_prompt(style: str, words: str) -> None:
 def test_an_unknown_style_is_refused() -> None:
     with pytest.raises(ValueError, match="summary_style"):
         SummariserCore.from_config({"summary_style": "haiku"})
+
+
+def test_a_journal_from_before_exchanges_counts_items_as_it_was_recorded() -> None:
+    """Replay determinism: a header without ``summary_turns`` (recorded before a kept turn meant a question
+    or its whole answer) keeps the item count it was recorded with."""
+    core = SummariserCore.from_config({"summary_trigger": 600, "keep_last_turns": 2})
+    feed = Feeder(core)
+    talk(feed, ("hello", "Hi."))
+    feed(*user("u2", "tell me a short story"))
+    feed(*assistant("p2", "Sure, here it is."))
+    feed(*assistant("a2", "Once upon a time."))
+    lines = ["user: hello", "assistant: Hi.", "user: tell me a short story"]
+    assert feed.done(700) == [started("sum_001", feed, 700), request("sum_001", lines, ("u1", "a1", "u2"))]
