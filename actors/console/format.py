@@ -218,7 +218,7 @@ def _summary_applied(ev: SummaryApplied, conv: Conversation) -> str:
     kept = f"; {len(ev.undeleted_item_ids)} not deleted" if ev.undeleted_item_ids else ""
     return labelled(
         "summary",
-        f"{ev.summary_id} at the root replaced {plural(ev.replaced_turns, 'turn')} "
+        f"{ev.summary_id} at the root replaced {plural(ev.replaced_turns, 'item')} "
         f"(window before: {_tokens(ev.window_before)}{kept})",
     )
 

@@ -201,7 +201,7 @@ def test_plural() -> None:
 
 def test_summary_lines_pluralise_and_survive_an_unknown_window() -> None:
     applied = SummaryApplied(summary_id="sum_001", replaced_turns=1, window_before=None)
-    assert Screen()(applied) == "[summary  ] sum_001 at the root replaced 1 turn (window before: unknown)"
+    assert Screen()(applied) == "[summary  ] sum_001 at the root replaced 1 item (window before: unknown)"
     window = SummaryWindow()
     assert window.line(Envelope(seq=1, t_ns=1, source="x", cause=None, event=applied)) is None
     done = Envelope(seq=2, t_ns=2, source="x", cause=None, event=response_done("r2", 1))
