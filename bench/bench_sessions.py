@@ -68,6 +68,27 @@ class TimedSocket:
             self.probe.written[self.probe.pending] = trio.current_time()
             self.probe.pending = None
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ws, name)  # the router reads through it; closing marks the real socket
+
+
+def time_link(link: Any, probe: Probe) -> Any:
+    """The call's link with every socket it hands out wrapped (the uploader sends on ``link.socket(n)``)."""
+    original = link.socket
+    wrapped: dict[int, TimedSocket] = {}
+
+    def socket(number: int) -> Any:
+        ws = original(number)
+        if ws is None:
+            return None
+        timed = wrapped.get(number)
+        if timed is None or timed.ws is not ws:
+            timed = wrapped[number] = TimedSocket(ws, probe)
+        return timed
+
+    link.socket = socket
+    return link
+
 
 class TimedInbox:
     """The uploader's inbox, noting which chunk the shell took (everything else is the inbox itself)."""
@@ -110,7 +131,7 @@ def timed_uploaders(probes: list[Probe]) -> Iterator[None]:
     def wrapped(ws: Any, **kwargs: Any) -> ActorSpec:
         probe = Probe()
         probes.append(probe)
-        spec = real(TimedSocket(ws, probe), **kwargs)
+        spec = real(time_link(ws, probe), **kwargs)
 
         async def shell(ctx: ActorContext) -> None:
             # the bus's clock counts from its own start: session time 0 is now minus what it reads now
