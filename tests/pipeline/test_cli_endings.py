@@ -39,25 +39,35 @@ def with_handler(body: str) -> list[str]:
     return [sys.executable, "-c", script]
 
 
+def as_from_a_terminal() -> None:
+    """The child starts with Ctrl-C as a shell gives it: SIGINT at its default action and not blocked. A child
+    inherits both from its parent, and this test process may have neither by the time it runs (it failed
+    once in a full suite run with the child never seeing the SIGINT)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_inside_a_trio_nursery_exits_130_without_a_traceback() -> None:
     child = subprocess.Popen(
         with_handler(
             """
+            import signal
             async def session():
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(trio.sleep_forever)
-                    print("ready", flush=True)
+                    print("ready", signal.getsignal(signal.SIGINT) is not signal.SIG_IGN, flush=True)
                     await trio.sleep_forever()
             trio.run(session)
             """
         ),
+        preexec_fn=as_from_a_terminal,
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        assert child.stdout is not None and child.stdout.readline() == "ready True\n"  # Ctrl-C is handled
         child.send_signal(signal.SIGINT)
         out, err = child.communicate(timeout=30)
     finally:
