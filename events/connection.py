@@ -25,17 +25,12 @@ core outputs, so replay re-derives them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import ClassVar
 
 import attrs
 
 from events.base import Event, register
-from events.validators import non_empty, non_negative
-
-
-def _ids(ids: Iterable[str]) -> tuple[str, ...]:
-    return tuple(str(i) for i in ids)
+from events.validators import non_empty, non_negative, str_tuple
 
 
 @register
@@ -49,7 +44,7 @@ class ConnectionLost(Event):
     reason: str = attrs.field(validator=non_empty)
     code: int | None = None
     reconnecting: bool = True
-    interrupted: tuple[str, ...] = attrs.field(default=(), converter=_ids)
+    interrupted: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
 
 
 @register
@@ -100,9 +95,9 @@ class ReseedPlanned(Event):
     number is reused). Emitted together with the ``conversation.item.create`` commands."""
 
     TAG: ClassVar[str] = "connection.reseed_planned"
-    items: tuple[str, ...] = attrs.field(converter=_ids)
+    items: tuple[str, ...] = attrs.field(converter=str_tuple)
     summary_id: str | None = None
-    audio_items: tuple[str, ...] = attrs.field(default=(), converter=_ids)
+    audio_items: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     resumed_from: str | None = None
     recycle: bool = False
 
@@ -117,11 +112,11 @@ class ConversationReseeded(Event):
     ``--resume`` seeded from (None for a reconnect or recycle)."""
 
     TAG: ClassVar[str] = "connection.reseeded"
-    items: tuple[str, ...] = attrs.field(converter=_ids)
+    items: tuple[str, ...] = attrs.field(converter=str_tuple)
     summary_id: str | None = None
-    audio_items: tuple[str, ...] = attrs.field(default=(), converter=_ids)
+    audio_items: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     restored: bool = True
-    missing: tuple[str, ...] = attrs.field(default=(), converter=_ids)
+    missing: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     resumed_from: str | None = None
     recycle: bool = False
 

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import attrs
 
 from events.base import Event, FrozenDict, freeze, freeze_mapping, register
-from events.validators import even_length, non_negative
+from events.validators import even_length, non_negative, str_tuple
 
 
 def _pcm_repr(b: bytes) -> str:
@@ -20,10 +20,6 @@ def _pcm_repr(b: bytes) -> str:
 
 def _frozen_tuple(values: Any) -> tuple[Any, ...]:
     return tuple(freeze(v) for v in values)
-
-
-def _str_tuple(values: Any) -> tuple[str, ...]:
-    return tuple(str(v) for v in values)
 
 
 class ServerEvent(Event):
@@ -256,8 +252,8 @@ class ResponseDone(ServerEvent):
     status: str
     status_details: FrozenDict = attrs.field(factory=FrozenDict, converter=freeze_mapping)
     usage: FrozenDict = attrs.field(factory=FrozenDict, converter=freeze_mapping)
-    output_item_ids: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    output_types: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    output_item_ids: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    output_types: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
 
     @property
     def total_tokens(self) -> int | None:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import ClassVar
 
 import attrs
 
 from events.base import Event, register
-from events.validators import non_empty, non_negative
-
-
-def _names(names: Iterable[str]) -> tuple[str, ...]:
-    return tuple(str(n) for n in names)
+from events.validators import non_empty, non_negative, str_tuple
 
 
 @register
@@ -22,7 +17,7 @@ class SessionStarted(Event):
 
     TAG: ClassVar[str] = "session.started"
     EDGE: ClassVar[bool] = True
-    actors: tuple[str, ...] = attrs.field(converter=_names)
+    actors: tuple[str, ...] = attrs.field(converter=str_tuple)
 
 
 @register

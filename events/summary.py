@@ -17,15 +17,11 @@ from typing import Any, ClassVar
 import attrs
 
 from events.base import Event, FrozenDict, freeze, freeze_mapping, register
-from events.validators import non_empty, non_negative
+from events.validators import non_empty, non_negative, str_tuple
 
 
 def _messages(values: Any) -> tuple[FrozenDict, ...]:
     return tuple(freeze(v) for v in values)
-
-
-def _str_tuple(values: Any) -> tuple[str, ...]:
-    return tuple(str(v) for v in values)
 
 
 @register
@@ -60,7 +56,7 @@ class SummaryRequested(Event):
     summary_id: str = attrs.field(validator=non_empty)
     messages: tuple[FrozenDict, ...] = attrs.field(converter=_messages)
     model: str = attrs.field(validator=non_empty)
-    item_ids_to_replace: tuple[str, ...] = attrs.field(converter=_str_tuple)
+    item_ids_to_replace: tuple[str, ...] = attrs.field(converter=str_tuple)
 
 
 @register
@@ -110,5 +106,5 @@ class SummaryApplied(Event):
     summary_id: str = attrs.field(validator=non_empty)
     replaced_turns: int = attrs.field(validator=non_negative)
     window_before: int | None = attrs.field(default=None, validator=non_negative)
-    replaced_item_ids: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    undeleted_item_ids: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    replaced_item_ids: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    undeleted_item_ids: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
+
+
+def str_tuple(values: Iterable[Any]) -> tuple[str, ...]:
+    """Converter: any iterable of ids or names (a list read back from msgpack, a tuple) as a tuple of str."""
+    return tuple(str(v) for v in values)
 
 
 def non_negative(_inst: Any, attribute: attrs.Attribute[Any], value: float | int | None) -> None:
