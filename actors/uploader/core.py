@@ -22,7 +22,8 @@ frames in exactly that order, each on the connection it names.
 - Connections are numbered from 1; ``Reconnected(connection=N)`` makes N the target of every frame after it
   (seq order, so a frame is never sent on a socket opened after it was decided, nor on one retired before).
 
-``handle(env)`` is the replay face of the core: the same transitions, and ``[HeldAudioSent]`` at a release.
+``handle(env)`` is the replay face of the core: the same transitions, and ``[HeldAudioSent]`` at a release,
+without building any frame.
 """
 
 from __future__ import annotations
@@ -114,5 +115,14 @@ class UploaderCore:
         )
 
     def handle(self, env: Envelope) -> Sequence[Event]:
-        out = self.encode(env)
-        return [out.event] if isinstance(out, Release) else []
+        """The gate's transitions only: replay needs no wire text (no base64 per chunk)."""
+        event = env.event
+        if isinstance(event, AudioChunk):
+            self.gate.chunk(event)
+            return []
+        if isinstance(event, ClientCommand):
+            return []
+        released = self.gate.handle(event)
+        if released is None:
+            return []
+        return [HeldAudioSent(sent_ms=released.sent_ms, dropped_ms=released.dropped_ms)]
