@@ -287,13 +287,17 @@ SUMMARY_MODELS = _table(
 _TABLES = (REALTIME_MODELS, TRANSCRIPTION_MODELS, SUMMARY_MODELS)
 
 
+def undated(name: str) -> str:
+    """``name`` without a dated snapshot suffix: ``gpt-realtime-2-2026-05-07`` -> ``gpt-realtime-2``."""
+    return _SNAPSHOT.sub("", name)
+
+
 def is_reasoning_realtime(name: str) -> bool:
     """True for gpt-realtime-2, gpt-realtime-2.1, gpt-realtime-2.1-mini and their dated snapshots
     (``gpt-realtime-2.1-2026-06-01``): the models that take ``reasoning`` and ``parallel_tool_calls`` and may
     put several items in one response. Any other name (the seed's ``gpt-realtime``, ``gpt-realtime-1.5``, a
     name we do not know) is not."""
-    base = _SNAPSHOT.sub("", name.strip())
-    return base in REASONING_REALTIME
+    return undated(name.strip()) in REASONING_REALTIME
 
 
 def model_info(name: str, table: Mapping[str, ModelInfo] | None = None) -> ModelInfo | None:

@@ -56,7 +56,6 @@ summary costs more in cache misses than it saves; it pays off as the conversatio
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from os import PathLike
@@ -76,7 +75,12 @@ from events.protocol import (
 )
 from events.summary import SummaryApplied, SummaryGenerated, SummaryRequested
 from pipeline.journal import RawRecord
-from pipeline.models import DEFAULT_REALTIME_MODEL, DEFAULT_SUMMARY_MODEL, DEFAULT_TRANSCRIPTION_MODEL
+from pipeline.models import (
+    DEFAULT_REALTIME_MODEL,
+    DEFAULT_SUMMARY_MODEL,
+    DEFAULT_TRANSCRIPTION_MODEL,
+    undated,
+)
 from pipeline.projections.prices import DEFAULT_PRICES, PRICE_KEYS, PRICE_SOURCES
 
 __all__ = [
@@ -131,14 +135,13 @@ def load_prices(path: str | PathLike[str]) -> dict[str, dict[str, float]]:
     return merge_prices(DEFAULT_PRICES, tables)
 
 
-_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 _TOKEN_KEYS = PRICE_KEYS - {"per_minute"}
 
 
 def price_table(prices: Prices, model: str) -> Mapping[str, float] | None:
     """The prices of ``model``: exact, else its undated name, else the longest known name it extends with a
     suffix that is not a version (``-mini``, ``-preview``; not ``-2`` or ``.5``); None when unknown."""
-    for name in (model, _SNAPSHOT.sub("", model)):
+    for name in (model, undated(model)):
         if name in prices:
             return prices[name]
     known = [
