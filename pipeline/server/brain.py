@@ -108,6 +108,7 @@ class Turn:
     text: str = ""
     name: str = ""
     call_id: str = ""  # of a function call or its output
+    arguments: str = ""  # of a function call: its JSON text
 
 
 def _words(text: str) -> list[str]:
@@ -148,8 +149,15 @@ def tool_score(tool: dict[str, Any], words: Sequence[str], heard: str) -> int:
     return score
 
 
-def pick_tool(functions: Sequence[dict[str, Any]], words: Sequence[str], heard: str) -> tuple[int, dict[str, Any]] | None:
-    """(score, tool) of the best-scoring function (the first declared on a tie), or None if there are none."""
+def functions_of(tools: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The named function tools among `tools` (a tool without a "type" is a function)."""
+    return [t for t in tools if t.get("type", "function") == "function" and t.get("name")]
+
+
+def pick_tool(functions: Sequence[dict[str, Any]], heard: str) -> tuple[int, dict[str, Any]] | None:
+    """(score, tool) of the function that best fits the words `heard` (the first declared on a tie), or None if
+    there are none."""
+    words = _words(heard)
     scored = [(tool_score(t, words, heard), -i, t) for i, t in enumerate(functions)]
     if not scored:
         return None
@@ -338,7 +346,7 @@ def decide(turns: Sequence[Turn], tools: Sequence[dict[str, Any]], tool_choice: 
     last_user = next((t for t in reversed(turns) if t.kind == "message" and t.role == "user"), None)
     heard = last_user.text.strip() if last_user else ""
     words = _words(heard)
-    functions = [t for t in tools if t.get("type", "function") == "function" and t.get("name")]
+    functions = functions_of(tools)
     offered = bool(functions) and tool_choice != "none"
     if offered:
         pending = _pending_question(turns, functions)
@@ -347,7 +355,7 @@ def decide(turns: Sequence[Turn], tools: Sequence[dict[str, Any]], tool_choice: 
         forced = None
         if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
             forced = next((t for t in functions if t["name"] == tool_choice.get("name")), None)
-        best = pick_tool(functions, words, heard)
+        best = pick_tool(functions, heard)
         if forced is not None:
             return _call_or_ask(forced, heard)
         if best is not None and (best[0] >= 2 or tool_choice == "required"):

@@ -41,6 +41,7 @@ from pipeline.server.brain import (
     Turn,
     answered,
     decide,
+    functions_of,
     pick_tool,
     since_last_user,
     speak_result,
@@ -62,7 +63,7 @@ def plan(
     """The output items of one response, in order (see the module docstring)."""
     if not reasoning:
         return (decide(turns, tools, tool_choice),)
-    functions = [t for t in tools if t.get("type", "function") == "function" and t.get("name")]
+    functions = functions_of(tools)
     request = _last_user(turns)
     calls = _calls(request, functions) if functions and tool_choice == "auto" and request is not None else ()
     if len(calls) > 1:
@@ -106,7 +107,7 @@ def _calls(request: Turn, functions: Sequence[dict[str, Any]]) -> tuple[CallTool
         return ()
     calls: list[CallTool] = []
     for part in parts:
-        best = pick_tool(functions, re.findall(r"[a-z0-9']+", part.lower()), part)
+        best = pick_tool(functions, part)
         if best is None or best[0] < 2:
             return ()
         filled = fill_arguments(best[1], part)
@@ -124,9 +125,8 @@ def _calls_made(turns: Sequence[Turn]) -> set[tuple[str, tuple[tuple[str, str], 
     made = set()
     for turn in since_last_user(turns):
         if turn.kind == "function_call":
-            arguments = turn.text[len(turn.name) + 1 : -1]  # the brain sees a call as "name(arguments)"
             try:
-                parsed = json.loads(arguments)
+                parsed = json.loads(turn.arguments)
             except ValueError:
                 parsed = {}
             made.add((turn.name, _key(parsed if isinstance(parsed, dict) else {})))

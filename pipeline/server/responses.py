@@ -286,5 +286,5 @@ def brain_turns(items: Sequence[StoredItem]) -> list[Any]:
     for item in items:
         data = item.data
         turns.append(Turn(kind=data["type"], role=str(data.get("role", "")), text=item.text(), name=str(data.get("name", "")),
-                          call_id=str(data.get("call_id", ""))))  # fmt: skip
+                          call_id=str(data.get("call_id", "")), arguments=str(data.get("arguments", ""))))  # fmt: skip
     return turns
