@@ -77,10 +77,6 @@ class Link:
         """Socket ``number``, or None once it was detached (retired) or never attached."""
         return self._sockets.get(number)
 
-    @property
-    def current(self) -> Any | None:
-        return self._sockets.get(self.number)
-
     def detach(self, number: int) -> None:
         self._sockets.pop(number, None)
 
