@@ -20,7 +20,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,19 +46,27 @@ _KEY_HINTS = {
 }
 
 
-def read_text(path: str | Path, where: str, error: type[Exception] = UsageError, kind: str = "file") -> str:
-    """The file's text; a missing, unreadable or binary file is one ``error`` line starting ``where: ``
-    (also the scenario files' reader)."""
+@contextmanager
+def file_errors(where: str, error: type[Exception] = UsageError, kind: str = "file") -> Iterator[None]:
+    """A missing or unreadable file, read inside the block, as one ``error`` line starting ``where: ``."""
     try:
-        return Path(path).read_text()
+        yield
     except FileNotFoundError:
         raise error(f"{where}: no such file") from None
     except IsADirectoryError:
         raise error(f"{where}: is a folder, not a {kind}") from None
-    except UnicodeDecodeError:
-        raise error(f"{where}: not a text file") from None
     except OSError as exc:
         raise error(f"{where}: {(exc.strerror or type(exc).__name__).lower()}") from None
+
+
+def read_text(path: str | Path, where: str, error: type[Exception] = UsageError, kind: str = "file") -> str:
+    """The file's text; a missing, unreadable or binary file is one ``error`` line starting ``where: ``
+    (also the scenario files' reader)."""
+    with file_errors(where, error, kind):
+        try:
+            return Path(path).read_text()
+        except UnicodeDecodeError:
+            raise error(f"{where}: not a text file") from None
 
 
 def _config_file(path: str | None) -> dict[str, Any]:
@@ -170,17 +179,12 @@ def load_price_overrides(prices_path: str | None) -> Prices | None:
         return None
     from pipeline.projections.ledger import load_prices
 
-    try:
-        return load_prices(prices_path)
-    except FileNotFoundError:
-        raise UsageError(f"--prices {prices_path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"--prices {prices_path}: is a folder, not a file") from None
-    except OSError as exc:
-        raise UsageError(f"--prices {prices_path}: {(exc.strerror or type(exc).__name__).lower()}") from None
-    except ValueError as exc:
-        text = str(exc).removeprefix(f"{prices_path}: ")  # load_prices names the file; say it once
-        raise UsageError(f"--prices {prices_path}: {text}") from None
+    with file_errors(f"--prices {prices_path}"):  # load_prices opens the file itself
+        try:
+            return load_prices(prices_path)
+        except ValueError as exc:
+            text = str(exc).removeprefix(f"{prices_path}: ")  # load_prices names the file; say it once
+            raise UsageError(f"--prices {prices_path}: {text}") from None
 
 
 def ledger_for(recorded: Journal, prices: Prices | None) -> Ledger:
