@@ -32,7 +32,8 @@ import trio
 from rich.console import Console
 from rich.text import Text
 
-from actors.console.format import LABEL_STYLES, NOTICE_EVENTS, label_of
+from actors.console.format import LABEL_STYLES, NOTICE_EVENTS
+from actors.console.lines import label_of
 from actors.console.order import HOLD_MS, ConsoleLines
 from events.envelope import Envelope
 from pipeline.projections.conversation import PROJECTION_EVENTS, Conversation

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from actors.console.lines import labelled, one_line, plural
 from events.base import Event
 from events.connection import (
     ConnectionLost,
@@ -34,51 +35,39 @@ from events.connection import (
 LABEL = "reconnect"
 
 
-def _labelled(label: str, text: str) -> str:
-    return f"[{label:<9}] {text}"
-
-
-def _plural(count: int, singular: str) -> str:
-    return f"{count} {singular if count == 1 else singular + 's'}"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def lost_line(ev: ConnectionLost) -> str:
     code = f" (code {ev.code})" if ev.code is not None and f"code {ev.code}" not in ev.reason else ""
-    reason = f"connection lost: {_one_line(ev.reason)}{code}"
+    reason = f"connection lost: {one_line(ev.reason)}{code}"
     if not ev.reconnecting:
-        return _labelled("error", f"{reason}; not reconnecting")
-    lost = f"; {_plural(len(ev.interrupted), 'response')} in flight interrupted" if ev.interrupted else ""
-    return _labelled(LABEL, f"{reason}; reconnecting{lost}")
+        return labelled("error", f"{reason}; not reconnecting")
+    lost = f"; {plural(len(ev.interrupted), 'response')} in flight interrupted" if ev.interrupted else ""
+    return labelled(LABEL, f"{reason}; reconnecting{lost}")
 
 
 def requested_line(ev: ReconnectRequested) -> str | None:
     if not ev.recycle:
         return None  # the lost line says "reconnecting"; a failed attempt says that it failed
-    return _labelled(LABEL, "renewing the session before the server's time limit: opening a new connection")
+    return labelled(LABEL, "renewing the session before the server's time limit: opening a new connection")
 
 
 def failed_line(ev: ReconnectFailed) -> str:
     if ev.fatal:
-        return _labelled("error", f"reconnect attempt {ev.attempt} failed for good: {_one_line(ev.error)}")
-    return _labelled(LABEL, f"reconnect attempt {ev.attempt} failed: {_one_line(ev.error)}")
+        return labelled("error", f"reconnect attempt {ev.attempt} failed for good: {one_line(ev.error)}")
+    return labelled(LABEL, f"reconnect attempt {ev.attempt} failed: {one_line(ev.error)}")
 
 
 def reconnected_line(ev: Reconnected) -> str:
     if ev.recycle:
-        return _labelled(LABEL, f"new connection {ev.connection} open (recycle)")
-    return _labelled(LABEL, f"connected again (connection {ev.connection}, attempt {ev.attempt})")
+        return labelled(LABEL, f"new connection {ev.connection} open (recycle)")
+    return labelled(LABEL, f"connected again (connection {ev.connection}, attempt {ev.attempt})")
 
 
 def reseeded_line(ev: ConversationReseeded) -> str:
-    parts = [f"re-seeded {_plural(len(ev.items), 'item')}"]
+    parts = [f"re-seeded {plural(len(ev.items), 'item')}"]
     if ev.summary_id is not None:
         parts.append(f"summary {ev.summary_id} at the root")
     if ev.audio_items:
-        parts.append(f"{_plural(len(ev.audio_items), 'user turn')} as recorded audio")
+        parts.append(f"{plural(len(ev.audio_items), 'user turn')} as recorded audio")
     if ev.restored:
         parts.append("state restored")
     else:
@@ -86,19 +75,19 @@ def reseeded_line(ev: ConversationReseeded) -> str:
         parts.append(f"state NOT restored: {len(ev.missing)} refused ({missing})")
     text = "; ".join(parts)
     if ev.resumed_from is not None:
-        return _labelled("session", f"resumed from {ev.resumed_from}: {text}")
-    return _labelled(LABEL, text)
+        return labelled("session", f"resumed from {ev.resumed_from}: {text}")
+    return labelled(LABEL, text)
 
 
 def held_audio_line(ev: HeldAudioSent) -> str | None:
     if ev.sent_ms == 0 and ev.dropped_ms == 0:
         return None  # nothing was held: nothing to say
     dropped = f" (the oldest {ev.dropped_ms} ms did not fit and were dropped)" if ev.dropped_ms else ""
-    return _labelled(LABEL, f"sent {ev.sent_ms} ms of user audio held while disconnected{dropped}")
+    return labelled(LABEL, f"sent {ev.sent_ms} ms of user audio held while disconnected{dropped}")
 
 
 def retired_line(ev: ConnectionRetired) -> str:
-    return _labelled(LABEL, f"old connection {ev.connection} closed ({_one_line(ev.reason)})")
+    return labelled(LABEL, f"old connection {ev.connection} closed ({one_line(ev.reason)})")
 
 
 CONNECTION_FORMATTERS: dict[type[Event], Callable[[Any], str | None]] = {

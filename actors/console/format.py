@@ -8,7 +8,7 @@ which keeps them easy to read and to grep (``[user     ]``, ``[assistant]``, ``[
 A user turn's line comes from its transcript outcome: the words (``(empty transcript)`` when the recogniser
 heard none), or ``(transcript unavailable: why)``; a transcript that comes after that (``TranscriptLate``) is
 one more user line marked ``[late]``. Where these lines go in the output (before whatever answers them) is
-decided by ``actors.console.order``. Counts are pluralised by ``plural``: "1 response", "2 responses".
+decided by ``actors.console.order``. Counts are pluralised by ``lines.plural``: "1 response", "2 responses".
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.console.connection import CONNECTION_EVENTS, CONNECTION_FORMATTERS
+from actors.console.lines import labelled, one_line, plural
 from events.audio import CaptureDropped
 from events.base import Event
 from events.envelope import Envelope
@@ -78,25 +79,6 @@ NOTICE_EVENTS: frozenset[type[Event]] = frozenset(
         *CONNECTION_EVENTS,
     }
 )
-
-
-def labelled(label: str, text: str) -> str:
-    return f"[{label:<9}] {text}"
-
-
-def label_of(line: str) -> str:
-    """The label of a line made by ``labelled`` (for styling)."""
-    return line[1:10].strip() if line.startswith("[") and line[10:11] == "]" else ""
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def plural(count: int, singular: str, plural_form: str | None = None) -> str:
-    """``1 response``, ``2 responses``, ``0 replies`` (``plural_form`` for irregular words)."""
-    word = singular if count == 1 else (plural_form if plural_form is not None else singular + "s")
-    return f"{count} {word}"
 
 
 def format_line(env: Envelope, conversation: Conversation) -> str | None:

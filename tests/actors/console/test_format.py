@@ -4,7 +4,8 @@ from typing import Any
 
 import pytest
 
-from actors.console.format import SummaryWindow, final_summary, format_line, label_of, plural
+from actors.console.format import SummaryWindow, final_summary, format_line
+from actors.console.lines import label_of, plural
 from events import commands
 from events.audio import CaptureDropped
 from events.base import Event
