@@ -66,17 +66,15 @@ def plan(
     functions = functions_of(tools)
     request = _last_user(turns)
     calls = _calls(request, functions) if functions and tool_choice == "auto" and request is not None else ()
+    has_outputs = answered(turns)
     if len(calls) > 1:
         made = _calls_made(turns)
         remaining = [c for c in calls if (c.name, _key(c.arguments)) not in made]
-        if answered(turns):
-            if remaining and not parallel:
-                return (remaining[0],)  # one call per response: the next one, after the first output
-            return (Say(_speak_outputs(turns)),)
-        if remaining == list(calls):
-            chosen = calls if parallel else calls[:1]
-            return (Say(TOOL_PREAMBLE), *chosen)
-    if answered(turns):
+        if has_outputs and remaining and not parallel:
+            return (remaining[0],)  # one call per response: the next one, after the first output
+        if not has_outputs and remaining == list(calls):
+            return (Say(TOOL_PREAMBLE), *(calls if parallel else calls[:1]))
+    if has_outputs:
         return (Say(_speak_outputs(turns)),)
     decision = decide(turns, tools, tool_choice)
     if isinstance(decision, CallTool):
