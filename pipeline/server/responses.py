@@ -35,6 +35,7 @@ from pipeline.server.audio_format import BYTES_PER_SECOND, encode_output, pcm_ms
 from pipeline.server.brain import CallTool, Decision
 from pipeline.server.conversation import StoredItem, heard_prefix
 from pipeline.server.usage import Cost, Segment, assistant_audio_tokens, text_tokens
+from pipeline.server.words import word_groups
 
 EventFactory = Callable[..., dict[str, Any]]
 
@@ -100,8 +101,7 @@ class MessageStream:
         if budget is not None and text_tokens(self.text) > budget:
             self.text = self.text[: max(0, budget) * 4].rsplit(" ", 1)[0]
             self.incomplete = True
-        words = self.text.split(" ")
-        self.chunks = [(b"", " ".join(words[i : i + 4]) + (" " if i + 4 < len(words) else "")) for i in range(0, len(words), 4)]
+        self.chunks = [(b"", piece) for piece in word_groups(self.text, 4)]
         self.loaded = True
         return text_tokens(self.text)
 

@@ -15,6 +15,7 @@ from typing import Any
 from pipeline.models import DURATION_BILLED_TRANSCRIPTION
 from pipeline.server.conversation import StoredItem
 from pipeline.server.usage import text_tokens, user_audio_tokens
+from pipeline.server.words import word_groups
 
 EventFactory = Callable[..., dict[str, Any]]
 
@@ -45,10 +46,7 @@ def transcription_events(
         return []
     model = str(settings.get("model") or "")
     audio_ms = item.audio_ms if item is not None else 0
-    words = transcript.split(" ")
-    pieces = [transcript] if model == "whisper-1" or not transcript else [
-        " ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "") for i in range(0, len(words), 3)
-    ]  # fmt: skip
+    pieces = [transcript] if model == "whisper-1" else word_groups(transcript, 3)
     events = [event(DELTA, item_id=item_id, content_index=0, delta=piece, obfuscation=obfuscation()) for piece in pieces]
     if model == "whisper-1" or model in DURATION_BILLED_TRANSCRIPTION:
         usage: dict[str, Any] = {"type": "duration", "seconds": round(audio_ms / 1000, 3)}

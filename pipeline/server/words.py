@@ -7,6 +7,7 @@
   and "remind me to call mom in five minutes" compare equal (numbers as digits, contractions expanded,
   punctuation and case dropped, "$50" as "50 dollars"). Used for word error rates and "heard word for word".
 - ``word_errors(reference, hypothesis)``: word-level edit distance on canonical words, and the reference length.
+- ``word_groups(text, size)``: ``text`` cut into pieces of ``size`` words that join back to it (streamed deltas).
 """
 
 from __future__ import annotations
@@ -151,3 +152,10 @@ def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
         for j, hyp_word in enumerate(hyp, 1):
             diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (ref_word != hyp_word))
     return row[len(hyp)], len(ref)
+
+
+def word_groups(text: str, size: int) -> list[str]:
+    """``text`` in pieces of ``size`` space-separated words, each but the last with its trailing space, so the
+    pieces join back to ``text`` ("" is one empty piece)."""
+    parts = text.split(" ")
+    return [" ".join(parts[i : i + size]) + (" " if i + size < len(parts) else "") for i in range(0, len(parts), size)]
