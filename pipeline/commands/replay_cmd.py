@@ -110,7 +110,7 @@ def _replay_stream(path: Path, names: Sequence[str]) -> _Replayed:
     from events.base import EventError
     from pipeline.journal import EndReason, JournalError, iter_journal, load_envelopes
     from pipeline.registry import replayable_actors
-    from pipeline.replay import StreamReplay, replay
+    from pipeline.replay import StreamReplay
 
     actors = list(replayable_actors(names).values())
     stream = iter_journal(path)
@@ -125,27 +125,31 @@ def _replay_stream(path: Path, names: Sequence[str]) -> _Replayed:
                 except EventError as exc:
                     raise JournalError(f"{path}: {exc}") from exc
                 feed(env)
+            if not engine.ordered:  # records out of seq order (no bus writes such a journal): the stream
+                break  # cannot replay them; stop here and replay the whole journal sorted, in memory
+    if not engine.ordered:
+        journal, envelopes = load_envelopes(path)
+        return _replay_in_memory(journal, envelopes, names)
     truncated = stream.end.reason in (EndReason.TORN, EndReason.OPEN)
-    if engine.ordered:
-        reports = engine.finish(truncated=truncated)
-    else:  # records out of seq order (no bus writes such a journal): replay them sorted, in memory
-        _, envelopes = load_envelopes(path)
-        reports = replay(envelopes, actors, config, truncated=truncated)
+    reports = engine.finish(truncated=truncated)
     return _Replayed(end=stream.end, spans=stream.corrupt_spans, skipped=stream.records_skipped, records=stream.records, reports=reports)
 
 
-def verify_journal(journal: Journal, envelopes: Sequence[Envelope], actor_names: Sequence[str] = ()) -> Verification:
-    """``verify`` of a journal already read into memory."""
+def _replay_in_memory(journal: Journal, envelopes: Sequence[Envelope], names: Sequence[str]) -> _Replayed:
     from pipeline.journal import EndReason
     from pipeline.registry import replayable_actors
     from pipeline.replay import replay
 
-    names = _selected(actor_names, lambda: session_actors(envelopes))
     config = journal.header.config if journal.header is not None else {}
     truncated = journal.end.reason in (EndReason.TORN, EndReason.OPEN)
     reports = replay(envelopes, list(replayable_actors(names).values()), config, truncated=truncated) if envelopes else []
-    replayed = _Replayed(end=journal.end, spans=journal.corrupt_spans, skipped=journal.records_skipped, records=len(envelopes), reports=reports)
-    return _verification(replayed)
+    return _Replayed(end=journal.end, spans=journal.corrupt_spans, skipped=journal.records_skipped, records=len(envelopes), reports=reports)
+
+
+def verify_journal(journal: Journal, envelopes: Sequence[Envelope], actor_names: Sequence[str] = ()) -> Verification:
+    """``verify`` of a journal already read into memory."""
+    names = _selected(actor_names, lambda: session_actors(envelopes))
+    return _verification(_replay_in_memory(journal, envelopes, names))
 
 
 def _verification(replayed: _Replayed) -> Verification:
