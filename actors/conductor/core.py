@@ -270,8 +270,9 @@ class ConductorCore:
             out = self._on_capture_ended()
         else:
             out = self._on_turn_event(env)
-        if any(isinstance(o, ConversationReseeded) for o in out):
-            out += self._after_reseed(next(o for o in out if isinstance(o, ConversationReseeded)))
+        reseeded = next((o for o in out if isinstance(o, ConversationReseeded)), None)
+        if reseeded is not None:
+            out += self._after_reseed(reseeded)
         if self.reconnect.recycle_due and self.quiet:
             out += self.reconnect.recycle()
         if self.phase in (Phase.DRAINING, Phase.LINGERING):
