@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from events.envelope import Envelope
-    from pipeline.journal import CorruptSpan, Journal, JournalEnd
-    from pipeline.replay import ActorReplay
+    from pipeline.journal import CorruptSpan, JournalEnd
+    from pipeline.replay import ActorReplay, Replayable
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def verify(path: str | os.PathLike[str], actor_names: Sequence[str] = ()) -> Ver
 
 def _replay_stream(path: Path, names: Sequence[str]) -> _Replayed:
     from events.base import EventError
-    from pipeline.journal import EndReason, JournalError, iter_journal, load_envelopes
+    from pipeline.journal import EndReason, JournalError, iter_journal
     from pipeline.registry import replayable_actors
     from pipeline.replay import StreamReplay
 
@@ -128,28 +128,22 @@ def _replay_stream(path: Path, names: Sequence[str]) -> _Replayed:
             if not engine.ordered:  # records out of seq order (no bus writes such a journal): the stream
                 break  # cannot replay them; stop here and replay the whole journal sorted, in memory
     if not engine.ordered:
-        journal, envelopes = load_envelopes(path)
-        return _replay_in_memory(journal, envelopes, names)
+        return _replay_in_memory(path, actors)
     truncated = stream.end.reason in (EndReason.TORN, EndReason.OPEN)
     reports = engine.finish(truncated=truncated)
     return _Replayed(end=stream.end, spans=stream.corrupt_spans, skipped=stream.records_skipped, records=stream.records, reports=reports)
 
 
-def _replay_in_memory(journal: Journal, envelopes: Sequence[Envelope], names: Sequence[str]) -> _Replayed:
-    from pipeline.journal import EndReason
-    from pipeline.registry import replayable_actors
+def _replay_in_memory(path: Path, actors: Sequence[Replayable]) -> _Replayed:
+    """The journal read into memory and its envelopes replayed sorted by seq (records out of seq order)."""
+    from pipeline.journal import EndReason, load_envelopes
     from pipeline.replay import replay
 
+    journal, envelopes = load_envelopes(path)
     config = journal.header.config if journal.header is not None else {}
     truncated = journal.end.reason in (EndReason.TORN, EndReason.OPEN)
-    reports = replay(envelopes, list(replayable_actors(names).values()), config, truncated=truncated) if envelopes else []
+    reports = replay(envelopes, actors, config, truncated=truncated)
     return _Replayed(end=journal.end, spans=journal.corrupt_spans, skipped=journal.records_skipped, records=len(envelopes), reports=reports)
-
-
-def verify_journal(journal: Journal, envelopes: Sequence[Envelope], actor_names: Sequence[str] = ()) -> Verification:
-    """``verify`` of a journal already read into memory."""
-    names = _selected(actor_names, lambda: session_actors(envelopes))
-    return _verification(_replay_in_memory(journal, envelopes, names))
 
 
 def _verification(replayed: _Replayed) -> Verification:
