@@ -20,7 +20,7 @@ nearest-rank method (the value at rank ``ceil(p/100 * n)`` of the sorted values)
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -221,14 +221,6 @@ def fold(recording: Recording) -> Latency:
     """The waterfall of a recording (one pass)."""
     waterfall = LatencyFold()
     recording.run(waterfall)
-    return waterfall.result()
-
-
-def fold_records(records: Iterable[RawRecord]) -> Latency:
-    waterfall = LatencyFold()
-    for record in records:
-        if record.tag in TAGS:
-            waterfall.feed(record)
     return waterfall.result()
 
 

@@ -25,7 +25,7 @@ started: the text is filled into the entry anchored at the item, as in the seed'
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -404,14 +404,6 @@ def fold(recording: Recording) -> Timeline:
     timeline = TimelineFold()
     recording.run(timeline)
     return timeline.result(recording.duration_ns)
-
-
-def fold_records(records: Iterable[RawRecord], duration_ns: int = 0) -> Timeline:
-    timeline = TimelineFold()
-    for record in records:
-        if timeline.wants(record.tag):
-            timeline.feed(record)
-    return timeline.result(duration_ns)
 
 
 def _clip(text: str, limit: int = 120) -> str:
