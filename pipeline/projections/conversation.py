@@ -111,6 +111,9 @@ class Turn:
     kind: TurnKind
     name: str | None = None  # function_call: the tool
     call_id: str | None = None  # function_call and its output
+    # function_call: the raw JSON arguments once complete, the same fact ``text`` shows as ``name(arguments)``
+    # (so not compared: equal texts mean equal arguments)
+    arguments: str | None = attrs.field(default=None, eq=False)
     detail: str | None = None  # unavailable: why
     late: bool = False  # user: the transcript came after a timed_out / session ended outcome (TranscriptLate)
 
@@ -135,6 +138,7 @@ class _Entry:
     has_text: bool = False
     name: str | None = None
     call_id: str | None = None
+    arguments: str | None = None
     detail: str | None = None
     late: bool = False
     response_id: str | None = None  # the response that produced it (assistant messages, function calls)
@@ -246,6 +250,7 @@ class Conversation:
             kind=entry.kind,
             name=entry.name,
             call_id=entry.call_id,
+            arguments=entry.arguments,
             detail=entry.detail,
             late=entry.late,
         )
@@ -369,6 +374,7 @@ class Conversation:
         elif isinstance(ev, FunctionCallRequested):
             entry.name = ev.name
             entry.call_id = ev.call_id
+            entry.arguments = ev.arguments
             entry.set_text(f"{ev.name}({ev.arguments})")
             entry.status = "resolved"
 

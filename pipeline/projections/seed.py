@@ -99,20 +99,6 @@ def _message(item_id: str, role: str, part: str, text: str) -> dict[str, Any]:
     return {"id": item_id, "type": "message", "role": role, "content": [{"type": part, "text": text}]}
 
 
-def call_arguments(turn: Turn) -> str | None:
-    """The raw JSON arguments of a function_call turn. The projection keeps them as ``name(arguments)``
-    in ``text`` (and as ``arguments`` where it has the field)."""
-    direct = getattr(turn, "arguments", None)
-    if isinstance(direct, str):
-        return direct
-    if turn.text is None or turn.name is None:
-        return None
-    prefix = f"{turn.name}("
-    if turn.text.startswith(prefix) and turn.text.endswith(")"):
-        return turn.text[len(prefix) : -1]
-    return None
-
-
 def build_seed(conversation: Conversation, *, audio: Mapping[str, bytes] = _NO_AUDIO) -> SeedPlan:
     turns = conversation.turns
     summaries = [t for t in turns if t.kind == "message" and t.role == "system" and summary_number(t.item_id) is not None]
@@ -146,10 +132,9 @@ def _item(
     turn: Turn, audio: Mapping[str, bytes], calls_seeded: set[str], latest: Turn | None
 ) -> tuple[dict[str, Any] | None, str]:
     if turn.kind == "function_call":
-        arguments = call_arguments(turn)
-        if turn.call_id is None or turn.name is None or arguments is None:
+        if turn.call_id is None or turn.name is None or turn.arguments is None:
             return None, "function call without its arguments (interrupted while streaming)"
-        return {"id": turn.item_id, "type": "function_call", "call_id": turn.call_id, "name": turn.name, "arguments": arguments}, ""
+        return {"id": turn.item_id, "type": "function_call", "call_id": turn.call_id, "name": turn.name, "arguments": turn.arguments}, ""
     if turn.kind == "function_call_output":
         if turn.call_id is None or turn.call_id not in calls_seeded:
             return None, "tool output whose call is not in the seed"
