@@ -88,4 +88,9 @@ def encode_output(pcm: bytes, fmt_type: str) -> bytes:
 
 def pcm_ms(pcm: bytes) -> int:
     """Duration in whole milliseconds of 24 kHz PCM16."""
-    return (len(pcm) // 2) * 1000 // RATE
+    return bytes_ms(len(pcm))
+
+
+def bytes_ms(size: int) -> int:
+    """Duration in whole milliseconds of `size` bytes of 24 kHz PCM16 (no need to slice the audio to ask)."""
+    return (size // 2) * 1000 // RATE

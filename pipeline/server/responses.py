@@ -31,7 +31,7 @@ from typing import Any
 
 import attrs
 
-from pipeline.server.audio_format import BYTES_PER_SECOND, encode_output, pcm_ms
+from pipeline.server.audio_format import BYTES_PER_SECOND, bytes_ms, encode_output, pcm_ms
 from pipeline.server.brain import CallTool, Decision
 from pipeline.server.conversation import StoredItem, heard_prefix
 from pipeline.server.usage import Cost, Segment, assistant_audio_tokens, text_tokens
@@ -87,7 +87,7 @@ class MessageStream:
         shown = ""
         for start in range(0, len(pcm), step):
             end = min(len(pcm), start + step)
-            upto = heard_prefix(self.text, pcm_ms(pcm[:end]), total_ms) if end < len(pcm) else self.text
+            upto = heard_prefix(self.text, bytes_ms(end), total_ms) if end < len(pcm) else self.text
             piece = upto[len(shown) :] if upto.startswith(shown) else ""
             shown += piece
             self.chunks.append((pcm[start:end], piece))
