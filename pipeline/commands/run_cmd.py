@@ -132,10 +132,9 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
     for key in ("script", "output_modalities", "tool_specs"):
         if isinstance(values.get(key), list):  # TOML arrays and repeated flags; anything else the config refuses
             values[key] = tuple(values[key])
-    if isinstance(values.get("journal"), str) and values["journal"].strip():
-        values["journal"] = Path(values["journal"])
-    if isinstance(values.get("resume"), str) and values["resume"].strip():
-        values["resume"] = Path(values["resume"])
+    for key in ("journal", "resume"):  # paths; an empty one the config refuses
+        if isinstance(values.get(key), str) and values[key].strip():
+            values[key] = Path(values[key])
     api_key = env.get("OPENAI_API_KEY") or None
     try:
         config = RunConfig(**values, api_key=api_key)
