@@ -21,6 +21,13 @@ class Speech(Protocol):
         ...
 
 
+def offline_synthesis(text: str, *, voice: str, speed: float) -> bytes:
+    """`Speech.synthesize` by the offline TTS (espeak-ng, cached per text and voice), for the OpenAI voice `voice`."""
+    from pipeline.audio.tts import espeak_voice_for, synthesize
+
+    return synthesize(text, voice=espeak_voice_for(voice), speed=speed)
+
+
 class OfflineSpeech:
     """espeak-ng and Whisper from `pipeline.audio`; ASR degrades to "" (once reported) if unavailable.
 
@@ -44,9 +51,7 @@ class OfflineSpeech:
             return
 
     def synthesize(self, text: str, *, voice: str, speed: float) -> bytes:
-        from pipeline.audio.tts import espeak_voice_for, synthesize
-
-        return synthesize(text, voice=espeak_voice_for(voice), speed=speed)
+        return offline_synthesis(text, voice=voice, speed=speed)
 
     def start_recognition(self) -> None:
         """Start the recogniser's worker process now (it loads and checks the model); raises on failure."""
@@ -85,9 +90,7 @@ class FixedSpeech:
         self.heard = heard.strip()
 
     def synthesize(self, text: str, *, voice: str, speed: float) -> bytes:
-        from pipeline.audio.tts import espeak_voice_for, synthesize
-
-        return synthesize(text, voice=espeak_voice_for(voice), speed=speed)
+        return offline_synthesis(text, voice=voice, speed=speed)
 
     def transcribe(self, pcm24k: bytes) -> str:
         return self.heard if pcm24k else ""
