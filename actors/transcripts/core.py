@@ -85,7 +85,6 @@ NAME = "transcripts"
 # Transcription events for items we have not seen yet; bounded so a server that transcribes items we never
 # hear about (or a bug) cannot grow memory without limit.
 MAX_EARLY = 256
-LOST_REASON = CONNECTION_LOST  # the outcome's reason when the connection is lost first
 
 
 class ItemState(enum.Enum):
@@ -265,7 +264,7 @@ class TranscriptCore:
         code = f", code {ev.code}" if ev.code is not None else ""
         detail = f"{CONNECTION_LOST} ({ev.reason}{code}) while the item was waiting for its transcript"
         for item_id in list(self._pending):  # in the order the items were added
-            out += self._finish(item_id, TranscriptUnavailable(item_id=item_id, reason=LOST_REASON, detail=detail))
+            out += self._finish(item_id, TranscriptUnavailable(item_id=item_id, reason=CONNECTION_LOST, detail=detail))
             self._may_be_late.add(item_id)
         return out
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from actors.transcripts.actor import CONSUMES, REPLAYABLE
-from actors.transcripts.core import LOST_REASON, TranscriptCore
+from actors.transcripts.core import TranscriptCore
 from events.connection import ConnectionLost, ConversationReseeded, ReconnectRequested, ReseedPlanned
 from events.protocol import InputTranscriptCompleted, ItemAdded, ItemRetrieved
 from events.runtime import SessionEnding, TimerCancelled, TimerRequested
-from events.transcripts import TranscriptLate, TranscriptResolved, TranscriptUnavailable
+from events.transcripts import CONNECTION_LOST, TranscriptLate, TranscriptResolved, TranscriptUnavailable
 from tests.actors.transcripts.test_core import Feeder, fired, user_item
 
 
@@ -25,7 +25,7 @@ def lost(interrupted: tuple[str, ...] = ()) -> ConnectionLost:
 def outcome(item_id: str) -> TranscriptUnavailable:
     return TranscriptUnavailable(
         item_id=item_id,
-        reason=LOST_REASON,
+        reason=CONNECTION_LOST,
         detail="connection lost (connection closed unexpectedly, code 1006) while the item was waiting for its transcript",
     )
 
