@@ -107,7 +107,7 @@ class RealtimeApp:
                     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
                     "your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not "
                     "valid JSON.)", code=None))  # fmt: skip
-            status, result = completion(body, self._chat_ids, now=None)
+            status, result = completion(body, self._chat_ids, now=time.time())
             if status == 200 and isinstance(body, dict) and body.get("stream"):
                 return HttpResponse(status=200, content_type="text/event-stream", stream=lambda: sse_chunks(result))
             return _json(status, result)

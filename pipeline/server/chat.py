@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -57,8 +56,8 @@ def reply_for(messages: list[dict[str, Any]]) -> str:
     return f"You said: {first_sentence(last_user, 300)}" if last_user.strip() else "Hello."
 
 
-def completion(body: Any, ids: IdGenerator, *, now: float | None = None) -> tuple[int, dict[str, Any]]:
-    """(status, JSON) for a chat completions request body (already parsed)."""
+def completion(body: Any, ids: IdGenerator, *, now: float) -> tuple[int, dict[str, Any]]:
+    """(status, JSON) for a chat completions request body (already parsed), answered at `now` (epoch seconds)."""
     if not isinstance(body, dict):
         return 400, error_body("The request body must be a JSON object.", code="invalid_request_body")
     if "model" not in body:
@@ -75,7 +74,7 @@ def completion(body: Any, ids: IdGenerator, *, now: float | None = None) -> tupl
     return 200, {
         "id": "chatcmpl-" + ids.new("c")[2:],
         "object": "chat.completion",
-        "created": int(time.time() if now is None else now),
+        "created": int(now),
         "model": str(body["model"]),
         "choices": [
             {"index": 0, "message": {"role": "assistant", "content": content, "refusal": None}, "logprobs": None, "finish_reason": "stop"}
