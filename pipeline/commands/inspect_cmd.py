@@ -23,43 +23,25 @@ from typing import TYPE_CHECKING, Any
 from pipeline.cli import UsageError
 
 if TYPE_CHECKING:
-    from pipeline.journal import Journal, JournalStream
+    from pipeline.journal import JournalStream
     from pipeline.projections.ledger import Ledger
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as the CLI reports a closed stdout
 WIDTH = 100
 
 
-def summarise(journal: Journal) -> dict[str, Any]:
-    """What ``inspect`` shows of a journal already read whole (``survey`` reads one as a stream)."""
-    records = journal.records
-    counts = Counter((r.tag, r.source) for r in records)
-    dropped = sum(int(r.payload.get("count", 0)) for r in records if r.tag == "capture.dropped")
-    first = (records[0].seq, records[-1].seq, records[-1].t_ns) if records else None
-    return _summary(journal, len(records), counts, dropped, first)
-
-
 def survey(path: str) -> tuple[dict[str, Any], Ledger | None]:
-    """``inspect``'s summary and cost ledger of a journal, in one pass over it as a stream (flat memory)."""
+    """``inspect``'s summary and cost ledger of a journal, in one pass over it as a stream (flat memory): the
+    ledger's records are the only ones built into events; the ledger is left out when one of them no longer
+    decodes."""
     from pipeline.journal import iter_journal
+    from pipeline.projections.ledger import LEDGER_TAGS, Ledger, LedgerFold
+    from pipeline.registry import register_event_families
 
-    return survey_stream(iter_journal(path), ledger=True)
-
-
-def survey_stream(stream: JournalStream, *, ledger: bool = False) -> tuple[dict[str, Any], Ledger | None]:
-    """``survey`` of a stream just opened (the cost ledger too when ``ledger``: its records are the only ones
-    built into events; the ledger is left out when one of them no longer decodes)."""
-    fold = None
-    if ledger:
-        from pipeline.projections.ledger import LEDGER_TAGS, Ledger, LedgerFold
-        from pipeline.registry import register_event_families
-
-        register_event_families()
-        config = stream.header.config if stream.header is not None else {}
-        fold = LedgerFold(Ledger.from_config(config))
-        ledger_tags = LEDGER_TAGS
-    else:
-        ledger_tags = frozenset()
+    stream = iter_journal(path)
+    register_event_families()
+    config = stream.header.config if stream.header is not None else {}
+    fold = LedgerFold(Ledger.from_config(config))
     counts: dict[tuple[str, str], int] = {}
     dropped = 0
     with stream:
@@ -67,8 +49,7 @@ def survey_stream(stream: JournalStream, *, ledger: bool = False) -> tuple[dict[
             for record in batch:
                 key = (record.tag, record.source)
                 counts[key] = counts.get(key, 0) + 1
-                if key[0] in ledger_tags:
-                    assert fold is not None
+                if key[0] in LEDGER_TAGS:
                     fold.feed(record)
                 elif key[0] == "capture.dropped":
                     dropped += int(record.payload.get("count", 0))
@@ -77,11 +58,11 @@ def survey_stream(stream: JournalStream, *, ledger: bool = False) -> tuple[dict[
         assert stream.first_seq is not None and stream.last_seq is not None and stream.last_t_ns is not None
         first = (stream.first_seq, stream.last_seq, stream.last_t_ns)
     # the ledger, when its events still decode (a torn tail is fine: what came before)
-    found = fold.ledger if fold is not None and not fold.undecodable else None
+    found = fold.ledger if not fold.undecodable else None
     return _summary(stream, stream.records, Counter(counts), dropped, first), found
 
 
-def _summary(journal: Journal | JournalStream, records: int, counts: Counter[tuple[str, str]], dropped: int,
+def _summary(journal: JournalStream, records: int, counts: Counter[tuple[str, str]], dropped: int,
              first: tuple[int, int, int] | None) -> dict[str, Any]:  # fmt: skip
     import attrs
 
