@@ -87,7 +87,7 @@ from actors.conductor.reconnect import (
     ReconnectPolicy,
     closed_line,
 )
-from actors.conductor.reseed import seed_facts
+from actors.conductor.reseed import resumed_plan
 from actors.uploader.gate import GATE_EVENTS
 from events import commands
 from events.audio import AudioChunk, CaptureEnded
@@ -114,7 +114,7 @@ from events.tools import ToolRejected, ToolResult, ToolRunRequested
 from events.transcripts import TranscriptLate, TranscriptResolved, TranscriptUnavailable
 from pipeline.config import RunConfig
 from pipeline.projections.conversation import PROJECTION_EVENTS, Conversation
-from pipeline.projections.seed import build_seed
+from pipeline.projections.seed import SeedPlan, build_seed
 
 NAME = "conductor"
 LINGER_KEY = f"{NAME}:linger"
@@ -190,7 +190,7 @@ class ConductorCore:
         self.reconnect = Reconnector(self.policy, self._next_id, self.session)
         self.conversation = Conversation()
         self.user_audio = UserAudio(hold_ms=hold_ms)
-        self.seed = [dict(item) for item in seed]
+        self.seed = resumed_plan(seed)  # a resumed call's seed (empty: none)
         self.resumed_from = resumed_from
 
     @classmethod
@@ -296,26 +296,20 @@ class ConductorCore:
         resuming = bool(self.seed) and self.phase in (Phase.CONNECTING, Phase.CONFIGURING)
         if self.reconnect.state is LinkState.CONFIGURING:
             if resuming:  # the first connection was lost before the resumed call's seed was in: again
-                return self.reconnect.updated(self._resume_plan, resumed_from=self.resumed_from or "")
+                return self.reconnect.updated(lambda: self.seed, resumed_from=self.resumed_from or "")
             return self.reconnect.updated(self._plan)
         if self.phase is not Phase.CONFIGURING:
             return []
         if resuming:  # --resume: the conversation first, then the session is ready
-            items, summary_id, audio_items = self._resume_plan()
-            return self.reconnect.seed(items, summary_id, audio_items, resumed_from=self.resumed_from or "")
+            return self.reconnect.seed(self.seed, resumed_from=self.resumed_from or "")
         return self._ready()
-
-    def _resume_plan(self) -> tuple[Sequence[Mapping[str, Any]], str | None, Sequence[str]]:
-        summary_id, audio_items = seed_facts(self.seed)
-        return self.seed, summary_id, audio_items
 
     def _ready(self) -> list[Event]:
         self.phase = Phase.READY
         return [SessionReady(session_id=self.session_id or ""), *self.reconnect.ready()]
 
-    def _plan(self) -> tuple[Sequence[Mapping[str, Any]], str | None, Sequence[str]]:
-        plan = build_seed(self.conversation, audio=self.user_audio.items)
-        return plan.items, plan.summary_id, plan.audio_items
+    def _plan(self) -> SeedPlan:
+        return build_seed(self.conversation, audio=self.user_audio.items)
 
     def _on_error(self, ev: ServerError) -> list[Event]:
         if self._update_id is not None and ev.client_event_id == self._update_id and self.phase is Phase.CONFIGURING:

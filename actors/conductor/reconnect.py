@@ -51,6 +51,7 @@ from events.connection import ConnectionLost, Reconnected, ReconnectFailed, Reco
 from events.playback import SessionFailed
 from events.protocol import ServerError
 from events.runtime import SessionEnding, TimerCancelled, TimerRequested
+from pipeline.projections.seed import SeedPlan
 
 RECYCLE_KEY = "conductor:recycle"
 RESEED_KEY = "conductor:reseed"
@@ -91,7 +92,7 @@ class ReconnectPolicy:
         return int(min(self.backoff_max_ms, self.backoff_ms * 2 ** max(0, attempt - 1)))
 
 
-PlanSource = Callable[[], tuple[Sequence[Mapping[str, Any]], str | None, Sequence[str]]]
+PlanSource = Callable[[], SeedPlan]
 
 
 def closed_line(code: int | None) -> str:
@@ -204,23 +205,12 @@ class Reconnector:
     def updated(self, plan: PlanSource, *, resumed_from: str | None = None) -> list[Event]:
         if self.state is not LinkState.CONFIGURING or self.update_id is None:
             return []
-        items, summary_id, audio_items = plan()
         recycle = self.recycling and self.loss is None
-        return self.seed(items, summary_id, audio_items, recycle=recycle, resumed_from=resumed_from)
+        return self.seed(plan(), recycle=recycle, resumed_from=resumed_from)
 
-    def seed(
-        self,
-        items: Sequence[Mapping[str, Any]],
-        summary_id: str | None,
-        audio_items: Sequence[str],
-        *,
-        recycle: bool = False,
-        resumed_from: str | None = None,
-    ) -> list[Event]:
-        """Create ``items`` on the current connection (a re-seed, or a ``--resume``'s first seed)."""
-        self.seeding, creates = Seeding.plan(
-            items, self.next_id, summary_id=summary_id, audio_items=audio_items, resumed_from=resumed_from, recycle=recycle
-        )
+    def seed(self, plan: SeedPlan, *, recycle: bool = False, resumed_from: str | None = None) -> list[Event]:
+        """Create ``plan``'s items on the current connection (a re-seed, or a ``--resume``'s first seed)."""
+        self.seeding, creates = Seeding.plan(plan, self.next_id, resumed_from=resumed_from, recycle=recycle)
         self.seeded.update(self.seeding.items)
         self.state = LinkState.SEEDING
         out: list[Event] = [self.seeding.planned(), *creates]

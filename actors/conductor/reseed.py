@@ -18,13 +18,14 @@ import attrs
 from events import commands
 from events.commands import ClientCommand
 from events.connection import ConversationReseeded, ReseedPlanned
-from pipeline.projections.seed import summary_number
+from pipeline.projections.seed import SeedPlan, summary_number
 
 RESEED_TIMEOUT_MS = 15_000  # from Reconnected: the new session configured and every seed item acknowledged
 
 
-def seed_facts(items: Sequence[Mapping[str, Any]]) -> tuple[str | None, tuple[str, ...]]:
-    """The root summary's id (None without one) and the user turns sent as audio, read off seed items."""
+def resumed_plan(items: Sequence[Mapping[str, Any]]) -> SeedPlan:
+    """The plan of a resumed call's seed (config ``seed``: the items ``pipeline.resume`` built): its root
+    summary and the user turns sent as audio, read off the items."""
     summary_id = None
     if items and items[0].get("role") == "system" and summary_number(str(items[0].get("id", ""))) is not None:
         summary_id = str(items[0]["id"])
@@ -33,7 +34,7 @@ def seed_facts(items: Sequence[Mapping[str, Any]]) -> tuple[str | None, tuple[st
         for item in items
         if any(isinstance(part, Mapping) and part.get("type") == "input_audio" for part in item.get("content") or ())
     )
-    return summary_id, audio
+    return SeedPlan(items=tuple(dict(item) for item in items), summary_id=summary_id, audio_items=audio)
 
 
 @attrs.define
@@ -51,26 +52,19 @@ class Seeding:
 
     @classmethod
     def plan(
-        cls,
-        items: Sequence[Mapping[str, Any]],
-        next_id: Callable[[], str],
-        *,
-        summary_id: str | None,
-        audio_items: Sequence[str],
-        resumed_from: str | None = None,
-        recycle: bool = False,
+        cls, plan: SeedPlan, next_id: Callable[[], str], *, resumed_from: str | None = None, recycle: bool = False
     ) -> tuple[Seeding, list[ClientCommand]]:
         """The seeding and its commands (``previous_item_id``: ``"root"`` first, then the previous id)."""
         seeding = cls(
-            items=tuple(str(item["id"]) for item in items),
-            summary_id=summary_id,
-            audio_items=tuple(audio_items),
+            items=plan.ids,
+            summary_id=plan.summary_id,
+            audio_items=plan.audio_items,
             resumed_from=resumed_from,
             recycle=recycle,
         )
         out: list[ClientCommand] = []
         previous = "root"
-        for item in items:
+        for item in plan.items:
             event_id = next_id()
             out.append(commands.item_create(event_id, _plain(item), previous_item_id=previous))
             seeding.commands[event_id] = str(item["id"])
