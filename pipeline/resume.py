@@ -26,8 +26,9 @@ feeding the uploader's own ``AudioGate`` (actors/uploader/gate.py) what the uplo
 A user turn the journal itself seeded as audio (a reconnect or an earlier ``--resume``) has no speech events
 of its own there: its audio is the one in that ``conversation.item.create`` (or in the header's ``seed``).
 
-Two passes over the journal (the second reads the same bytes as the first, even if a writer is appending),
-so memory holds the conversation's text and the audio of the turns that need it, not the call's audio.
+Two passes over the journal (a ``Recording``, pipeline/projections/recording.py: the second reads the same
+bytes as the first, even if a writer is appending), so memory holds the conversation's text and the audio of
+the turns that need it, not the call's audio.
 """
 
 from __future__ import annotations
@@ -263,26 +264,25 @@ def cut_audio(
 def load_resume(path: str | os.PathLike[str]) -> ResumeSeed:
     """Read ``path`` and build the seed of a session that continues it (``ResumeError``, one line, when it
     cannot: not a journal, unreadable, or no conversation in it)."""
-    from pipeline.journal import EndReason, JournalError, iter_journal
-    from pipeline.registry import register_event_families
+    from pipeline.journal import EndReason, JournalError
+    from pipeline.projections.recording import Recording
 
-    register_event_families()
     journal = Path(path)
     try:
-        stream = iter_journal(journal)
+        recording = Recording.load(journal)  # both passes read the journal as it is now
     except JournalError as exc:
         raise ResumeError(f"cannot resume from {exc}") from None
-    config = dict(stream.header.config) if stream.header is not None else {}
+    config = recording.config
     buffer_ms = _int(config.get("reconnect_buffer_ms"), DEFAULT_BUFFER_MS)
     survey = _Survey(buffer_ms)
-    with stream:
-        for batch in stream.batches():
-            survey.feed(batch)
-    notices = [f"journal: {stream.end.describe()}"] if stream.ending is not EndReason.CLOSED else []
-    notices += [f"journal: skipped {span.describe()}" for span in stream.corrupt_spans]
+    for batch in recording.batches():
+        survey.feed(batch)
+    end = recording.end
+    notices = [f"journal: {end.describe()}"] if end.reason is not EndReason.CLOSED else []
+    notices += [f"journal: skipped {span.describe()}" for span in recording.corrupt]
     conversation = survey.conversation
     if len(conversation) == 0:
-        raise ResumeError(f"cannot resume from {journal}: it holds no conversation ({stream.records} records read)")
+        raise ResumeError(f"cannot resume from {journal}: it holds no conversation ({recording.record_count} records read)")
     for item in config.get("seed") or ():
         remember_audio(item, survey.seeded_audio)
     missing = {
@@ -293,13 +293,12 @@ def load_resume(path: str | os.PathLike[str]) -> ResumeSeed:
     audio = {i: pcm for i, pcm in survey.seeded_audio.items() if i in missing}
     spans = {i: s for i, s in survey.spans.items() if i in missing and i not in audio}
     if spans:
-        with iter_journal(journal, size=stream.size) as again:
-            audio.update(cut_audio(again, spans, buffer_ms=buffer_ms, unsent=frozenset(survey.unsent)))
+        audio.update(cut_audio(recording.records, spans, buffer_ms=buffer_ms, unsent=frozenset(survey.unsent)))
     plan = build_seed(conversation, audio=audio)
     if not plan.items:
         why = "; ".join(f"{s.item_id}: {s.reason}" for s in plan.skipped[:3])
         raise ResumeError(f"cannot resume from {journal}: none of its {len(conversation)} items can be seeded ({why})")
-    session_id = stream.header.session_id if stream.header is not None else survey.server_session
+    session_id = recording.header.session_id if recording.header is not None else survey.server_session
     parent = {"journal": str(journal), "session_id": session_id, "ended": survey.ended}
     return ResumeSeed(plan=plan, parent=parent, journal=journal, notices=tuple(notices))
 
