@@ -44,7 +44,7 @@ import attrs
 
 from actors.uploader.gate import GATE_EVENTS, AudioGate
 from events.audio import AudioChunk
-from events.base import Event
+from events.base import Event, EventError
 from events.connection import ConversationReseeded
 from pipeline.projections.conversation import PROJECTION_EVENTS, Conversation
 from pipeline.projections.seed import SeedPlan, build_seed
@@ -161,8 +161,6 @@ class _Survey:
     def feed(self, records: Iterable[Any]) -> None:
         """Every record but the chunks: the gate's state (so the connection each turn is on) does not depend
         on them, only which audio it holds does (the second pass, ``cut_audio``)."""
-        from events.base import EventError
-
         line, spans, projected = self.line, self.spans, self.projected
         for record in records:
             tag = record.tag
@@ -219,8 +217,6 @@ def cut_audio(
     records: Iterable[Any], spans: Mapping[str, _Span], *, buffer_ms: int, unsent: frozenset[int]
 ) -> dict[str, bytes]:
     """The second pass: each span's audio, as the server was sent it (silence where a chunk is missing)."""
-    from events.base import EventError
-
     wanted: dict[int, list[tuple[str, int, int]]] = {}
     out: dict[str, bytearray] = {}
     for item_id, span in spans.items():
