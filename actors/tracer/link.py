@@ -75,10 +75,6 @@ class ConnectionTraces:
         self._reseeded = False  # its re-seed is done: the next turn or response ends it
         self._counts = {"reconnect": 0, "recycle": 0}
 
-    @property
-    def open_trace(self) -> str | None:
-        return self._trace
-
     def handle(self, ev: Event) -> None:
         if isinstance(ev, ConnectionLost):
             self.end()

@@ -294,8 +294,13 @@ def _open_wav(path: str | os.PathLike[str], mono: bool) -> wave.Wave_write:
 
 
 def render(recording: Recording, path: str | os.PathLike[str], *, mono: bool = False, plan: RenderPlan | None = None) -> Rendered:
-    """Write the call to ``path`` in two passes over the journal (the first, ``plan``, may have been made
-    already, alongside other read models)."""
+    """Write the call to ``path`` (PCM16 WAV at 24 kHz, stereo unless ``mono``) in two passes over the journal
+    (the first, ``plan``, may have been made already, alongside other read models), and say how it was laid out.
+
+    A paced recording (not ``--fast``): the capture ran in real time, so chunk ``i`` was captured at ``start + i
+    * chunk length`` and the user's side is laid out by index from the earliest such start (publishing jitter
+    under load does not move the sound); otherwise each chunk is placed where it was published.
+    """
     if plan is None:
         plan = RenderPlan()
         recording.run(plan)
@@ -303,28 +308,3 @@ def render(recording: Recording, path: str | os.PathLike[str], *, mono: bool = F
         track = RenderFold(out, plan, mono=mono, paced=not recording.fast)
         recording.run(track)
         return track.finish(recording.duration_ns)
-
-
-def render_records(
-    records: Iterable[RawRecord],
-    path: str | os.PathLike[str],
-    *,
-    mono: bool = False,
-    session_ns: int = 0,
-    paced: bool = True,
-) -> Rendered:
-    """Write the call to ``path`` (PCM16 WAV at 24 kHz, stereo unless ``mono``) and say how it was laid out.
-    ``records`` is read twice (a list, or a recording's ``records``).
-
-    ``paced``: the capture ran in real time, so chunk ``i`` was captured at ``start + i * chunk length`` and
-    the user's side is laid out by index from the earliest such start (publishing jitter under load does not
-    move the sound); otherwise (``--fast``) each chunk is placed where it was published.
-    """
-    plan = RenderPlan()
-    for record in records:
-        if plan.wants(record.tag):
-            plan.feed(record)
-    with _open_wav(path, mono) as out:
-        track = RenderFold(out, plan, mono=mono, paced=paced)
-        track.feed_batch(records)
-        return track.finish(session_ns)

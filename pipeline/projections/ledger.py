@@ -183,9 +183,6 @@ class Tokens:
     def total(self) -> int:
         return self.input + self.output
 
-    def inputs_only(self) -> Tokens:
-        return attrs.evolve(self, output_text=0, output_audio=0)
-
     def __add__(self, other: Tokens) -> Tokens:
         return Tokens(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in attrs.fields(Tokens)})
 
