@@ -493,14 +493,6 @@ def scanner_after_header(buf: Buffer, path: Path, header: JournalHeader | None, 
     return scanner
 
 
-def parse_records(buf: Buffer, offset: int, fmt: int = 2) -> tuple[list[RawRecord], JournalEnd, list[CorruptSpan]]:
-    """Every record of ``buf`` from ``offset``, how the data ends, and the corrupt spans skipped."""
-    scanner = FrameScanner(fmt, offset)
-    records = scanner.scan(buf)
-    assert scanner.end is not None
-    return records, scanner.end, scanner.spans
-
-
 def open_file(path: Path) -> BinaryIO:
     """``path`` opened for reading, or ``JournalError`` with one line."""
     try:
