@@ -20,6 +20,7 @@ from typing import Any
 from pipeline.server.ids import IdGenerator
 from pipeline.server.summary import SUMMARY_WORDS, first_sentence, summarise, text_of
 from pipeline.server.usage import text_tokens
+from pipeline.server.words import word_groups
 
 __all__ = ["completion", "error_body", "reply_for", "sse_chunks", "summarise"]
 
@@ -88,11 +89,9 @@ async def sse_chunks(result: dict[str, Any]) -> AsyncIterator[bytes]:
     """The same completion as `chat.completion.chunk` server-sent events."""
     base = {"id": result["id"], "object": "chat.completion.chunk", "created": result["created"], "model": result["model"]}
     content = result["choices"][0]["message"]["content"]
-    words = content.split(" ")
     first = {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
     yield f"data: {json.dumps(first)}\n\n".encode()
-    for index in range(0, len(words), 8):
-        piece = " ".join(words[index : index + 8]) + (" " if index + 8 < len(words) else "")
+    for piece in word_groups(content, 8):
         chunk = {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
         yield f"data: {json.dumps(chunk)}\n\n".encode()
     last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": result["usage"]}
