@@ -123,14 +123,15 @@ def connection_actor(link: Link, endpoint: Endpoint, *, opener: Opener = connect
         owned: dict[int, trio.Event] = {}  # sockets this actor opened -> their retire signal
         recycled_from: list[int] = []  # old sockets kept open until the new one is seeded
 
-        def retire(number: int) -> Any | None:
+        async def retire(number: int) -> None:
+            """Detach socket ``number`` and close it: ours through its holder, the session's first one here."""
             ws = link.socket(number)
             link.detach(number)
             event = owned.pop(number, None)
             if event is not None:
                 event.set()  # its holder closes it
-                return None
-            return ws  # not ours (the session's first socket): the caller closes it
+            elif ws is not None:
+                await close(ws)
 
         async def attempt(env: Envelope, request: ReconnectRequested) -> None:
             await trio.sleep(request.delay_ms / 1000)
@@ -150,16 +151,12 @@ def connection_actor(link: Link, endpoint: Endpoint, *, opener: Opener = connect
             if request.recycle:
                 recycled_from.append(previous)
             else:
-                dead = retire(previous)  # lost: close what is left of it
-                if dead is not None:
-                    await close(dead)
+                await retire(previous)  # lost: close what is left of it
 
         async def retire_recycled(env: Envelope) -> None:
             while recycled_from:
                 number = recycled_from.pop(0)
-                ws = retire(number)
-                if ws is not None:
-                    await close(ws)
+                await retire(number)
                 await ctx.publish(ConnectionRetired(connection=number), cause=env.seq)
 
         async with trio.open_nursery() as nursery:
@@ -175,7 +172,7 @@ def connection_actor(link: Link, endpoint: Endpoint, *, opener: Opener = connect
             pending.cancel()  # the session is ending: a reconnect still waiting is not wanted any more
             link.finish()
             for number in list(owned):
-                retire(number)
+                await retire(number)  # ours: its holder closes it (no checkpoint here)
 
     return ActorSpec(name=NAME, consumes=CONSUMES, shell=shell)
 
