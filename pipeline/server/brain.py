@@ -35,6 +35,7 @@ from typing import Any, Final
 import attrs
 
 from pipeline.server.arguments import fill_arguments, kind_of, name_words
+from pipeline.server.summary import json_entries
 from pipeline.server.words import SMALL
 
 STORY: Final = (
@@ -303,12 +304,7 @@ def _summary_prose(text: str) -> str:
     except ValueError:
         data = None
     if isinstance(data, dict):
-        parts: list[str] = []
-        for value in data.values():
-            if isinstance(value, list):
-                parts.extend(str(v) for v in value)
-            else:
-                parts.append(str(value))
+        parts = [str(entry) for entry in json_entries(data)]
         return " ".join(part.strip() for part in parts if part.strip())
     lines = (line.strip() for line in text.splitlines())
     return " ".join(line[2:].strip() if line.startswith("- ") else line for line in lines if line)

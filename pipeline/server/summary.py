@@ -153,6 +153,11 @@ def _strip_heads(text: str) -> str:
     return text
 
 
+def json_entries(data: dict[str, Any]) -> list[Any]:
+    """The values of a JSON summary in order, a list value as its entries."""
+    return [entry for value in data.values() for entry in (value if isinstance(value, list) else [value])]
+
+
 def previous_pieces(text: str) -> tuple[list[str], dict[str, Any] | None]:
     """A previous summary as plain pieces (its bullets, JSON values or body), and its JSON object if it was one."""
     text = text.strip()
@@ -163,10 +168,9 @@ def previous_pieces(text: str) -> tuple[list[str], dict[str, Any] | None]:
             data = None
         if isinstance(data, dict):
             pieces: list[str] = []
-            for value in data.values():
-                for entry in value if isinstance(value, list) else [value]:
-                    if isinstance(entry, str) and entry.strip() and entry not in pieces:
-                        pieces.append(entry.strip())
+            for entry in json_entries(data):
+                if isinstance(entry, str) and entry.strip() and entry not in pieces:
+                    pieces.append(entry.strip())
             return pieces, data
     body = _strip_heads(text)
     if text.startswith("- "):  # bullets (one line each, or collapsed onto one line by the client)
