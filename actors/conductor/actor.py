@@ -19,8 +19,9 @@ re-seed, ``response.create`` for an answer a lost connection took with it; ids `
 
 Buffer and drop policy: an inbox of 1024, larger than the generic one because it takes every assistant audio
 delta and every captured chunk; it handles each event in microseconds (a chunk is a deque append), so it
-never holds the router back. Audio chunks are droppable at the bus like everyone's (a chunk dropped for the
-conductor only costs a re-seed that turn's audio). It keeps the last 30 s of user audio sent on the current
+never holds the router back. Audio chunks are droppable at the bus like everyone's: a chunk dropped for the
+conductor but sent by the uploader shifts the conductor's count of the connection's audio by that chunk, so
+the audio it cuts for the later turns of that connection is off by as much (40 ms a drop). It keeps the last 30 s of user audio sent on the current
 connection and the audio of the user turns still without a transcript (at most 16), never assistant audio.
 At end of input it drains its inbox and returns. On cancellation it stops at once: it holds no resources.
 """
