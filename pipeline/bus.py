@@ -22,7 +22,7 @@ from events.envelope import Envelope
 from events.runtime import InboxDropped
 from pipeline.clock import Clock
 from pipeline.inbox import Inbox
-from pipeline.journal.writer import FsyncMode, JournalWriter
+from pipeline.journal.writer import JournalWriter
 
 DEFAULT_CAPACITY = 256
 
@@ -121,10 +121,11 @@ class Bus:
             self.journal.flush(sync=sync)
 
     def sync_due(self) -> bool:
-        """An ``interval`` fsync is due: the flusher runs it in a worker thread (an fsync takes milliseconds,
-        which a loop carrying many sessions' audio cannot give once a second per session)."""
+        """An fsync is due by the journal's policy (``always``: every flush; ``interval``: once a period): the
+        flusher runs it in a worker thread (an fsync takes milliseconds, which a loop carrying many sessions'
+        audio cannot give once a second per session)."""
         journal = self.journal
-        return journal is not None and not journal.closed and journal.policy.mode is FsyncMode.INTERVAL and journal.sync_due()
+        return journal is not None and not journal.closed and journal.sync_due()
 
     def sync(self) -> None:
         journal = self.journal

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import trio
 
 from events.audio import AudioChunk
@@ -94,3 +96,16 @@ async def test_envelopes_carry_clock_time_and_cause() -> None:
     assert (first.seq, first.t_ns, second.seq, second.t_ns, second.cause) == (0, 0, 1, 40_000_000, 0)
     bus.close()
     assert [e.seq async for e in inbox] == [0, 1]
+
+
+def test_an_fsync_is_due_by_the_journal_policy_always_included(tmp_path: Path) -> None:
+    """The flusher asks the bus whether to fsync (in a worker thread): ``always`` is due on every flush,
+    ``interval`` once a period, ``close`` never before the close."""
+    from pipeline.journal.writer import FsyncPolicy, JournalWriter, make_header
+
+    for policy, due in (("always", True), ("interval:3600", False), ("close", False)):
+        writer = JournalWriter(tmp_path / f"{policy.split(':')[0]}.rtpj", make_header({}), fsync=FsyncPolicy.from_text(policy))
+        bus = Bus(clock=ManualClock(), journal=writer)
+        bus.sync()  # the period of interval starts now
+        assert bus.sync_due() is due, policy
+        writer.close()
