@@ -172,6 +172,7 @@ class Conversation:
         self._root_creates: set[str] = set()
         self._append_creates: set[str] = set()
         self._tool_outputs: OrderedDict[str, str] = OrderedDict()  # call_id -> output we sent
+        self._call_creates: OrderedDict[str, str] = OrderedDict()  # item_id -> arguments of a call we created
         self._reseeding: set[str] = set()  # ids a re-seed is about to create (ReseedPlanned), until added
         self._open_items: dict[str, list[str]] = {}  # response not done yet -> its items, in the order learnt
         self.token_window: int | None = None
@@ -273,6 +274,13 @@ class Conversation:
             if output is not None:
                 entry.set_text(output)
             entry.status = "resolved"
+        elif kind == "function_call":
+            # a call we created ourselves (a re-seed, a resumed call): no arguments.done will come for it
+            arguments = self._call_creates.pop(ev.item_id, None)
+            if arguments is not None:
+                entry.arguments = arguments
+                entry.set_text(f"{ev.name}({arguments})")
+                entry.status = "resolved"
         elif kind == "message":
             if ev.text:
                 entry.set_text(ev.text)
@@ -443,6 +451,10 @@ class Conversation:
             self._tool_outputs[item["call_id"]] = str(item.get("output", ""))
             while len(self._tool_outputs) > MAX_EARLY:
                 self._tool_outputs.popitem(last=False)
+        elif item.get("type") == "function_call" and isinstance(item_id, str):
+            self._call_creates[item_id] = str(item.get("arguments", ""))
+            while len(self._call_creates) > MAX_EARLY:
+                self._call_creates.popitem(last=False)
 
 
 def history_line(turn: Turn) -> str:

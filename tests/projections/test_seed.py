@@ -12,6 +12,7 @@ from openai.types.realtime import ConversationItemCreateEvent, RealtimeClientEve
 
 from events import commands
 from events.base import Event
+from events.connection import ReseedPlanned
 from events.envelope import Envelope
 from events.protocol import (
     AssistantTextDelta,
@@ -231,3 +232,24 @@ def test_every_item_validates_as_the_sdk_and_the_embedded_server_want_it(with_su
         assert model.item.type == event["item"]["type"]
         CLIENT_ADAPTER.validate_python(wire)
         parse_client_event(json.dumps(wire))  # the embedded server's strict validation (unknown keys too)
+
+
+def test_a_seeded_call_keeps_its_arguments_so_the_next_seed_holds_it_too() -> None:
+    """A call that came in through a seed (a resumed call, or an earlier re-seed) has no
+    ``function_call_arguments.done``: its arguments are those of our own create, so a later re-seed still
+    carries the call and its output."""
+    first = build_seed(fold(*a_call_with_tools()[:-2]))
+    events: list[Event] = [ReseedPlanned(items=first.ids)]
+    previous = "root"
+    for n, item in enumerate(first.items):
+        events.append(commands.item_create(f"conductor_{n:04d}", dict(item), previous_item_id=previous))
+        text = item["content"][0]["text"] if item["type"] == "message" else None
+        events.append(
+            ItemAdded(
+                item_id=item["id"], previous_item_id=None if previous == "root" else previous, item_type=item["type"],
+                role=item.get("role"), status="completed", text=text, call_id=item.get("call_id"), name=item.get("name"),
+            )
+        )  # fmt: skip
+        previous = item["id"]
+    again = build_seed(fold(*events))
+    assert again.items == first.items and again.skipped == ()
